@@ -1,0 +1,1 @@
+"""The `factorflow` console script: one small module per subcommand."""

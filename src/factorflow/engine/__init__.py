@@ -1,0 +1,1 @@
+"""Run infrastructure: training loop, checkpoints, distributed helpers, logs. No model math."""

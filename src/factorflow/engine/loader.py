@@ -1,0 +1,103 @@
+"""Datasets and batches for the trainer. The batch of step s is a pure function of (seed, s).
+
+That single property gives exact resume (restart at step s, get the same batches) and DDP
+equivalence: torch's DistributedSampler gives rank r the positions r, r+W, ... of one permutation,
+so the union of the ranks' step-s batches is the global batch a single process would draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Subset,
+    default_collate,
+)
+
+from factorflow.config import DataConfig
+from factorflow.data.dataset import ClipDataset, FrameDataset
+from factorflow.data.readers import open_reader
+from factorflow.engine.distributed import DistInfo
+from factorflow.models.base import Batch
+
+
+def clips_of(dataset: Dataset) -> ClipDataset:
+    return dataset.clips if isinstance(dataset, FrameDataset) else dataset
+
+
+def open_split(
+    data_dir: Path, split: str, cfg: DataConfig, kind: str, labels_from: Dataset | None = None
+) -> Dataset:
+    """The `split` of an LRW-layout folder as single frames ("frames") or clips ("clips").
+
+    `labels_from`: a dataset whose word and speaker vocabularies this split reuses, so label
+    indices agree across splits.
+    """
+    reader = open_reader(data_dir, layout=cfg.layout, split=split)
+    vocab = clips_of(labels_from) if labels_from is not None else None
+    clips = ClipDataset(
+        reader,
+        frames=cfg.frames,
+        size=cfg.size,
+        cache_items=cfg.cache_items,
+        words=vocab.words if vocab else None,
+        speakers=vocab.speakers if vocab else None,
+    )
+    return FrameDataset(clips) if kind == "frames" else clips
+
+
+def first_batch(dataset: Dataset, n: int) -> Batch:
+    """The first `n` items in dataset order: the same on every world size (ActNorm init)."""
+    n = min(n, len(dataset))
+    return default_collate([dataset[i] for i in range(n)])
+
+
+class StepLoader:
+    def __init__(
+        self, dataset: Dataset, batch_size: int, seed: int, dist: DistInfo, num_workers: int = 0
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.sampler = DistributedSampler(
+            dataset,
+            num_replicas=dist.world,
+            rank=dist.rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        self.steps_per_epoch = len(self.sampler) // batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"dataset has {len(dataset)} items, fewer than one global batch "
+                f"({batch_size} x {dist.world} processes): lower data.batch_size"
+            )
+
+    def iterate(self, start_step: int) -> Iterator[Batch]:
+        step = start_step
+        while True:
+            epoch, offset = divmod(step, self.steps_per_epoch)
+            self.sampler.set_epoch(epoch)
+            batches = list(BatchSampler(self.sampler, self.batch_size, drop_last=True))[offset:]
+            loader = DataLoader(
+                self.dataset,
+                batch_sampler=batches,
+                num_workers=self.num_workers,
+                persistent_workers=False,
+            )
+            for batch in loader:
+                yield batch
+                step += 1
+
+
+def val_batches(dataset: Dataset, batch_size: int, n_batches: int, dist: DistInfo) -> DataLoader:
+    """A fixed, unshuffled slice of the val split, shared out across ranks."""
+    n = min(len(dataset), batch_size * n_batches * dist.world)
+    indices = list(range(dist.rank, n, dist.world))
+    return DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)

@@ -1,0 +1,348 @@
+"""One training loop for every model (glow, af, mi, hybrid).
+
+The loop only knows the model seam (`factorflow.models.base`): it asks for per-sample loss terms,
+weights and reduces them, steps the optimizer, and keeps the run safe:
+- checkpoints (safetensors + JSON, atomic) every `ckpt_every` steps and at every validation;
+- `resume=True` continues from the last checkpoint; batches and noise are pure functions of
+  (seed, step), so a resumed run reaches the same parameters as an uninterrupted one;
+- a non-finite loss or gradient skips the step; `nan_patience` of them in a row roll back to the
+  last checkpoint with the learning rate scaled by `nan_lr_factor`;
+- under torchrun: DistributedDataParallel, ActNorm initialised on rank 0 and broadcast before
+  wrapping, logs and checkpoints from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from factorflow.config import Config, save_config, to_dict
+from factorflow.engine import checkpoint as ckpt
+from factorflow.engine import distributed
+from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
+from factorflow.engine.logger import RunLogger
+from factorflow.models import BatchRandom, FlowModel, build_model
+
+log = logging.getLogger(__name__)
+
+# Sections of the config that define the model's tensors: a checkpoint made with other values
+# cannot be resumed under this config.
+MODEL_SECTIONS = ("model", "flow", "af", "mi")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    metrics: dict[str, float]
+    val: dict[str, float]
+    images_per_s: float
+    checkpoint: Path | None
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {
+        k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
+    }
+
+
+def _lr_at(step: int, cfg: Config, scale: float) -> float:
+    warm = cfg.train.warmup_steps
+    factor = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
+    return cfg.train.lr * factor * scale
+
+
+def _batch_items(batch: dict) -> int:
+    if "image" in batch:
+        return batch["image"].shape[0]
+    return batch["frames"].shape[0] * batch["frames"].shape[1]
+
+
+def check_resumable(saved: dict, config: Config, where: Path) -> None:
+    current = to_dict(config)
+    diffs = []
+    for section in MODEL_SECTIONS:
+        a, b = saved.get(section), current.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += ckpt.config_diff(a, b, f"{section}.")
+        elif a != b:
+            diffs.append(f"{section}: {a!r} -> {b!r}")
+    if diffs:
+        raise ValueError(
+            f"checkpoint {where} was made with a different model config: " + "; ".join(diffs[:5])
+        )
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        run_dir: Path,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.progress = progress
+        self.dist = distributed.setup(config.train.device)
+        torch.manual_seed(config.train.seed)
+        self.model: FlowModel = build_model(config).to(self.dist.device)
+        kind = self.model.batch_kind
+        self.train_set = open_split(self.data_dir, "train", config.data, kind)
+        try:
+            self.val_set = open_split(self.data_dir, "val", config.data, kind, self.train_set)
+        except (ValueError, FileNotFoundError) as exc:
+            log.warning("no validation split (%s): validation is skipped", exc)
+            self.val_set = None
+        self.logger = RunLogger(self.run_dir, self.dist.is_main, config.train.tensorboard)
+        self.step = 0
+        self.lr_scale = 1.0
+        self.best: float | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.saved_step = -1
+
+    # -- state ---------------------------------------------------------------------------
+    def _restore(self, path: Path) -> None:
+        state = ckpt.load(path)
+        check_resumable(state.config, self.config, state.path)
+        ckpt.load_model_state(self.model, state.model, state.path)
+        self.optimizer = self._make_optimizer()
+        ckpt.restore_optimizer(self.optimizer, state, self.dist.device)
+        ckpt.restore_rng(state.optimizer, state.state["rng"])
+        self.step = self.saved_step = state.step
+        self.lr_scale = float(state.state.get("lr_scale", 1.0))
+        self.best = ckpt.best_value(self.run_dir)
+        log.info("resumed from %s (step %d)", state.path, self.step)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.trainable_parameters(), lr=self.config.train.lr)
+
+    def _save(self, metrics: dict[str, float]) -> None:
+        self.saved_step = self.step
+        if self.dist.is_main:
+            ckpt.save(
+                self.run_dir,
+                self.step,
+                self.model,
+                self.optimizer,
+                to_dict(self.config),
+                metrics,
+                keep_last=self.config.train.keep_last,
+                extra={"lr_scale": self.lr_scale},
+            )
+        distributed.barrier()
+
+    def _setup(self) -> None:
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.yaml")
+        last = ckpt.latest(self.run_dir)
+        if last is not None and not self.resume:
+            raise ValueError(
+                f"{self.run_dir} already holds checkpoints (last: {last.name}): "
+                "pass --resume to continue, or choose another --out"
+            )
+        if last is not None:
+            self._restore(last)
+        else:
+            if self.resume:
+                log.info("--resume: no checkpoint in %s yet, starting fresh", self.run_dir)
+            self.model.load_pretrained()
+            if self.dist.is_main:
+                n = self.config.data.init_batch
+                if self.model.batch_kind == "clips":
+                    n = max(2, n // self.config.data.frames)
+                self.model.initialize(_to(first_batch(self.train_set, n), self.dist.device))
+            distributed.broadcast_module(self.model)
+            self.optimizer = self._make_optimizer()
+
+    # -- loop ----------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        amp = self.config.train.amp
+        use = amp == "bf16" or (amp == "auto" and self.dist.device.type == "cuda")
+        if not use:
+            return contextlib.nullcontext()
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16)
+
+    def _weighted(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        weights = self.model.loss_weights
+        return sum(w * terms[k].float().mean() for k, w in weights.items() if w and k in terms)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        if self.val_set is None:
+            return {}
+        cfg = self.config
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        for i, batch in enumerate(
+            val_batches(self.val_set, cfg.data.val_batch_size, cfg.train.val_batches, self.dist)
+        ):
+            rand = BatchRandom.seeded(10_000_019 + i, self.dist.device)
+            with self._autocast():
+                terms = self.model.losses(_to(batch, self.dist.device), rand)
+            n = batch["word"].shape[0]
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.float().sum())
+            count += n
+        self.model.train()
+        return distributed.mean_scalars(
+            {k: v / max(count, 1) for k, v in sums.items()}, self.dist.device
+        )
+
+    def _rollback(self) -> None:
+        last = ckpt.latest(self.run_dir)
+        if last is None:
+            raise FloatingPointError(
+                f"training diverged (non-finite loss {self.config.train.nan_patience} steps in a "
+                f"row at step {self.step}) before any checkpoint: lower train.lr"
+            )
+        scale = self.lr_scale * self.config.train.nan_lr_factor
+        self._restore(last)
+        self.lr_scale = scale
+        log.warning("rolled back to %s with learning rate x%.3g", last.name, self.lr_scale)
+
+    def fit(self) -> TrainResult:
+        self._setup()
+        cfg = self.config
+        train = cfg.train
+        net: torch.nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+            net = DDP(self.model, device_ids=ids, broadcast_buffers=False)
+        self.model.train()
+        loader = StepLoader(
+            self.train_set, cfg.data.batch_size, train.seed, self.dist, cfg.data.num_workers
+        )
+        batches = loader.iterate(self.step)
+        bar = None
+        if self.progress and self.dist.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=train.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
+        start, t_last, items = time.time(), time.time(), 0
+        bad_in_row = 0
+        metrics: dict[str, float] = {}
+        val: dict[str, float] = {}
+        ips = 0.0
+        while self.step < train.max_steps:
+            batch = _to(next(batches), self.dist.device)
+            for group in self.optimizer.param_groups:
+                group["lr"] = _lr_at(self.step, cfg, self.lr_scale)
+            rand = BatchRandom.seeded(train.seed * 1_000_003 + self.step, self.dist.device)
+            rand.rank, rand.world = self.dist.rank, self.dist.world
+            with self._autocast():
+                terms = net(batch, rand)
+            loss = self._weighted(terms)
+            self.optimizer.zero_grad(set_to_none=True)
+            finite = bool(torch.isfinite(loss))
+            if finite:
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    self.model.trainable_parameters(), train.grad_clip
+                )
+                finite = bool(torch.isfinite(grad_norm))
+            if not distributed.all_true(finite, self.dist.device):
+                bad_in_row += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                log.warning(
+                    "step %d: non-finite loss or gradient, step skipped (%d in a row)",
+                    self.step,
+                    bad_in_row,
+                )
+                self.logger.scalars(self.step, {"skipped": 1.0})
+                if bad_in_row >= train.nan_patience:
+                    self._rollback()
+                    batches = loader.iterate(self.step)
+                    bad_in_row = 0
+                continue
+            bad_in_row = 0
+            self.optimizer.step()
+            self.step += 1
+            items += _batch_items(batch) * self.dist.world
+            if self.step % train.log_every == 0 or self.step == train.max_steps:
+                now = time.time()
+                ips = items / max(now - t_last, 1e-9)
+                t_last, items = now, 0
+                metrics = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+                metrics = distributed.mean_scalars(metrics, self.dist.device)
+                metrics.update(
+                    loss=float(loss.detach()),
+                    lr=self.optimizer.param_groups[0]["lr"],
+                    grad_norm=float(grad_norm),
+                    items_per_s=ips,
+                )
+                self.logger.scalars(self.step, metrics)
+                if bar is not None:
+                    shown = {k: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "bpd")}
+                    bar.set_postfix(**shown, img_s=f"{ips:.1f}")
+            if bar is not None:
+                bar.update(1)
+            out_of_time = train.max_minutes and (time.time() - start) > 60 * train.max_minutes
+            is_val = self.step % train.val_every == 0 or self.step == train.max_steps
+            if is_val or out_of_time:
+                val = self.validate()
+                if val:
+                    self.logger.scalars(self.step, val, split="val")
+                    log.info(
+                        "step %d val %s",
+                        self.step,
+                        " ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())),
+                    )
+            if self.step % train.sample_every == 0 and self.dist.is_main:
+                self.model.eval()
+                self.logger.images(self.step, self.model.previews(batch))
+                self.model.train()
+            if self.step % train.ckpt_every == 0 or is_val or out_of_time:
+                self._save({**metrics, **{f"val_{k}": v for k, v in val.items()}})
+                metric = val.get(self.model.val_metric)
+                if is_val and metric is not None and (self.best is None or metric < self.best):
+                    self.best = metric
+                    if self.dist.is_main:
+                        ckpt.mark_best(self.run_dir, self.step, self.model.val_metric, metric)
+            if out_of_time:
+                log.info(
+                    "stopping at step %d: train.max_minutes=%s reached",
+                    self.step,
+                    train.max_minutes,
+                )
+                break
+        if bar is not None:
+            bar.close()
+        if self.saved_step != self.step:
+            self._save(metrics)
+        self.logger.close()
+        return TrainResult(self.run_dir, self.step, metrics, val, ips, ckpt.latest(self.run_dir))
+
+
+def train(
+    config: Config, data_dir: Path, run_dir: Path, resume: bool = False, progress: bool = True
+) -> TrainResult:
+    trainer = Trainer(config, data_dir, run_dir, resume=resume, progress=progress)
+    try:
+        return trainer.fit()
+    finally:
+        distributed.teardown()
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", prefer_best: bool = True
+) -> tuple[FlowModel, Config]:
+    """A trained model (eval mode) and its config from a run folder or checkpoint folder."""
+    from factorflow.config import from_dict
+
+    state = ckpt.load(path, prefer_best=prefer_best)
+    config = from_dict(state.config)
+    model = build_model(config)
+    ckpt.load_model_state(model, state.model, state.path)
+    return model.to(device).eval(), config

@@ -1,0 +1,143 @@
+"""Attribute factorization (AF) on a Glow: z_l = s_l + r_l per level (METHOD.md section 3).
+
+Stage 2 of the thesis trains the encoders (and the word classifier) on a frozen flow; with
+`af.joint` the flow is fine-tuned too, its likelihood (`bpd`, weight `af.w_nll`) as a regulariser.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from factorflow.config import Config
+from factorflow.factor import losses as L
+from factorflow.factor.encoders import build_encoders
+from factorflow.factor.sequence import FrameFeatures, SequenceClassifier
+from factorflow.flows import Glow
+from factorflow.flows.glow import GlowEncoding
+from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.models.base import Batch, BatchRandom, FlowModel
+from factorflow.models.glow import dequantize
+
+
+def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
+    """Copy a trained flow's weights out of a checkpoint (run folder or step folder)."""
+    from factorflow.engine import checkpoint as ckpt
+
+    state = ckpt.load(path)
+    tensors = {k[len(prefix) :]: v for k, v in state.model.items() if k.startswith(prefix)}
+    ckpt.load_model_state(flow, tensors, state.path)
+
+
+class AFModel(FlowModel):
+    name = "af"
+    batch_kind = "clips"
+    val_metric = "objective"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.cfg = config.af
+        self.n_bits = config.flow.n_bits
+        self.flow = self.build_flow(config)
+        shapes = self.flow.latent_shapes
+        self.encoders = build_encoders(self.cfg.encoder, shapes, self.cfg.encoder_hidden)
+        self.classifier = None
+        if self.cfg.num_words > 0:
+            self.features = FrameFeatures(shapes, self.cfg.cls_hidden)
+            self.classifier = SequenceClassifier(
+                self.cfg.cls_hidden, self.cfg.num_words, self.cfg.sequence_model
+            )
+        if not self.cfg.joint:
+            self.flow.requires_grad_(False)
+
+    def build_flow(self, config: Config) -> Glow:
+        return Glow(config.flow)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        c = self.cfg
+        weights = {"source": c.w_source, "pair": c.w_pair, "target": c.w_target}
+        if self.classifier is not None:
+            weights["cls"] = c.w_cls
+        if c.joint:
+            weights["bpd"] = c.w_nll
+        return weights
+
+    def load_pretrained(self) -> None:
+        if self.cfg.glow_checkpoint:
+            load_flow_weights(self.flow, self.cfg.glow_checkpoint)
+
+    def initialize(self, batch: Batch) -> None:
+        frames = batch["frames"].flatten(0, 1).to(self.device)
+        self.flow.initialize(dequantize(frames, self.n_bits, None))
+
+    # -- the factorization ---------------------------------------------------------------
+    def split(self, zs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Per level z [N,C,H,W] -> (s, r) with s + r == z exactly."""
+        rs = [enc(z) for enc, z in zip(self.encoders, zs, strict=True)]
+        return [z - r for z, r in zip(zs, rs, strict=True)], rs
+
+    def encode(self, frames: Tensor, rand: BatchRandom | None = None) -> GlowEncoding:
+        """uint8 [N,3,H,W] -> latents z_1..z_L, logdet [N] and the split priors' kept halves."""
+        x = dequantize(frames.to(self.device), self.n_bits, rand)
+        with torch.set_grad_enabled(self.cfg.joint and torch.is_grad_enabled()):
+            return self.flow.encode(x)
+
+    @torch.no_grad()
+    def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        return self.split(self.encode(frames)[0])
+
+    def decode(self, zs: list[Tensor]) -> Tensor:
+        with torch.no_grad():
+            x, _ = self.flow.inverse(zs)
+        return postprocess(x, self.n_bits)
+
+    # -- training ------------------------------------------------------------------------
+    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
+        frames = batch["frames"]
+        b, t = frames.shape[:2]
+        if b < 2 or t < 2:
+            raise ValueError(f"AF needs batches of >= 2 clips of >= 2 frames, got {b}x{t}")
+        flat = frames.flatten(0, 1)
+        zs, logdet, kept = self.encode(flat, rand)
+        ss, rs = self.split(zs)
+        perm = L.derangement(t, b, rand.rand)
+        target = L.derangement(b, 1, rand.rand)[0]
+        terms = {"source": 0.0, "pair": 0.0, "target": 0.0}
+        for z, s, r, enc in zip(zs, ss, rs, self.encoders, strict=True):
+            z, s, r = (v.view(b, t, *v.shape[1:]) for v in (z, s, r))
+            terms["source"] = terms["source"] + L.source_structure(s, z)
+            terms["pair"] = terms["pair"] + L.random_pair_reconstruction(s, r, z, perm)
+            terms["target"] = terms["target"] + L.target_structure(r, s[target], z[target], enc)
+        if self.classifier is not None:
+            feats = self.features(rs).view(b, t, -1)
+            logits = self.classifier(feats)
+            words = batch["word"].to(self.device)
+            terms["cls"] = L.sequence_classification(logits, words.clamp(min=0)) * (words >= 0)
+            terms["word_acc"] = (logits.argmax(1) == words).float()
+        if self.cfg.joint:
+            prior = sum(self.flow.prior_log_prob(zs, kept=kept))
+            bpd = bits_per_dim(prior + logdet, flat[0].numel(), self.n_bits)
+            terms["bpd"] = bpd.view(b, t).mean(1)
+        weights = self.loss_weights
+        terms["objective"] = sum(w * terms[k] for k, w in weights.items()).detach()
+        return terms
+
+    # -- reenactment -----------------------------------------------------------------------
+    def identity(self, target: Tensor) -> list[Tensor]:
+        ss, _ = self.factorize(target)
+        return [s.mean(0, keepdim=True) for s in ss]
+
+    def motion(self, driver: Tensor) -> list[Tensor]:
+        return self.factorize(driver)[1]
+
+    def render(self, identity: list[Tensor], motion: list[Tensor]) -> Tensor:
+        return self.decode([s + r for s, r in zip(identity, motion, strict=True)])
+
+    @torch.no_grad()
+    def previews(self, batch: Batch) -> dict[str, Tensor]:
+        frames = batch["frames"]
+        t = min(frames.shape[1], 8)
+        driver, target = frames[0, :t], frames[1 % frames.shape[0]]
+        out = self.reenact(driver.to(self.device), target.to(self.device)).cpu()
+        return {"reenact_driver_target_output": torch.cat([driver, target[:t], out])}

@@ -1,0 +1,121 @@
+"""The one seam between models and everything else (trainer, reenact, evaluate, demo).
+
+Every model answers the same small interface, so adding a model means adding one module:
+
+- `batch_kind`: "frames" (batch["image"]: single frames, uint8 [B,3,H,W]) or "clips"
+  (batch["frames"]: uint8 [B,T,3,H,W]); both carry `word` and `speaker` labels (-1 if unknown).
+- `initialize(batch)`: data-dependent init on one batch (ActNorm), run once before any DDP wrapping.
+- `losses(batch, rand) -> dict[str, Tensor[B]]`: per-sample terms; the trainer weights them with
+  `loss_weights` and reduces. Terms absent from `loss_weights` are only logged.
+- `identity(target)`, `motion(driver)`, `render(identity, motion)`: reenactment. `target` and
+  `driver` are uint8 [T,3,H,W]; `render` returns uint8 [T_driver,3,H,W].
+- `previews(batch) -> dict[str, uint8 [N,3,H,W]]`: images the trainer saves as grids.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+Batch = dict[str, Tensor]
+
+
+class BatchRandom:
+    """Randomness that does not depend on how a global batch is split across processes.
+
+    Draws are made for the global batch (`world` x the local size) from a generator seeded by
+    (seed, step), and each rank keeps its own rows. One process with batch 2B and two with batch B
+    therefore see the same noise, which makes DDP runs and resumed runs reproducible.
+    """
+
+    def __init__(self, generator: torch.Generator, rank: int = 0, world: int = 1) -> None:
+        self.generator = generator
+        self.rank = rank
+        self.world = world
+
+    @classmethod
+    def seeded(cls, seed: int, device: torch.device | str = "cpu") -> BatchRandom:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        return cls(gen)
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.device
+
+    def _local(self, full: Tensor) -> Tensor:
+        return full[self.rank :: self.world]
+
+    def rand(self, shape: tuple[int, ...]) -> Tensor:
+        """U(0,1) of `shape`, shape[0] being the local batch size."""
+        full = torch.rand(
+            (shape[0] * self.world, *shape[1:]), generator=self.generator, device=self.device
+        )
+        return self._local(full)
+
+    def randn(self, shape: tuple[int, ...]) -> Tensor:
+        full = torch.randn(
+            (shape[0] * self.world, *shape[1:]), generator=self.generator, device=self.device
+        )
+        return self._local(full)
+
+    def randint(self, high: int, shape: tuple[int, ...]) -> Tensor:
+        full = torch.randint(
+            high, (shape[0] * self.world, *shape[1:]), generator=self.generator, device=self.device
+        )
+        return self._local(full)
+
+
+class FlowModel(nn.Module, ABC):
+    name: ClassVar[str]
+    batch_kind: ClassVar[str]
+    val_metric: ClassVar[str] = "bpd"
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {"bpd": 1.0}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
+        # DDP hooks gradients through forward(), so training calls go through here.
+        return self.losses(batch, rand)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def load_pretrained(self) -> None:
+        """Load weights named in the config (e.g. a stage-1 Glow) before a fresh run starts."""
+
+    @abstractmethod
+    def initialize(self, batch: Batch) -> None: ...
+
+    @abstractmethod
+    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]: ...
+
+    @abstractmethod
+    def identity(self, target: Tensor) -> Any: ...
+
+    @abstractmethod
+    def motion(self, driver: Tensor) -> Any: ...
+
+    @abstractmethod
+    def render(self, identity: Any, motion: Any) -> Tensor: ...
+
+    @torch.no_grad()
+    def reenact(self, driver: Tensor, target: Tensor, batch_size: int = 64) -> Tensor:
+        """driver uint8 [T,3,H,W], target [T',3,H,W] -> [T,3,H,W]: target's face, driver's mouth."""
+        ident = self.identity(target)
+        out = [
+            self.render(ident, self.motion(driver[i : i + batch_size]))
+            for i in range(0, len(driver), batch_size)
+        ]
+        return torch.cat(out)
+
+    def previews(self, batch: Batch) -> dict[str, Tensor]:
+        return {}
