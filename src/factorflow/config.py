@@ -181,15 +181,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def load_config(
     source: str = "cpu-small", overrides: list[str] | dict[str, Any] | None = None
 ) -> Config:
-    """A preset name or YAML file, then overrides; `data.size` follows `flow.image_size`."""
+    """A preset name or YAML file, then overrides (an overridden `flow.image_size` sets `data.size`)."""
     data = _load_yaml(source)
+    extra: dict[str, Any] = {}
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
-        data = _merge(data, extra)
-    flow_size = data.get("flow", {}).get("image_size")
-    if flow_size is not None and "size" not in data.get("data", {}):
-        data = _merge(data, {"data": {"size": flow_size}})
-    return from_dict(data)
+    flow_size = extra.get("flow", {}).get("image_size")
+    if flow_size is not None and "size" not in extra.get("data", {}):
+        extra = _merge(extra, {"data": {"size": flow_size}})
+    return from_dict(_merge(data, extra))
 
 
 def replace(config: Config, **sections: Any) -> Config:

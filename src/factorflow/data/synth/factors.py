@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -71,9 +71,7 @@ def _r4(x: float) -> float:
 
 
 class _Factors:
-    """JSON round trip shared by the factor dataclasses: lists back to tuples, unknown keys refused."""
-
-    _colour_fields: ClassVar[tuple[str, ...]] = ()
+    """JSON round trip of the factor dataclasses: lists back to tuples, unknown keys refused."""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}

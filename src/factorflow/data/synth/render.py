@@ -24,7 +24,7 @@ _TEETH = np.array([236.0, 231.0, 216.0])
 _SCLERA = np.array([236.0, 230.0, 222.0])
 
 
-def _check_size(size: int) -> None:
+def check_size(size: int) -> None:
     if not isinstance(size, int | np.integer) or size < 16 or size % 16:
         raise ValueError(f"frame size {size!r}: expected a multiple of 16, at least 16")
 
@@ -87,14 +87,13 @@ class FaceRenderer:
     """
 
     def __init__(self, identity: Identity, pose: Pose, lighting: Lighting, size: int) -> None:
-        _check_size(size)
+        check_size(size)
         self.identity, self.pose, self.lighting, self.size = identity, pose, lighting, int(size)
         self._px = self.size * SUPERSAMPLE
         self._g = _Geometry(identity)
         self._static = self._draw_static()
         self._light = self._light_map()
 
-    # -- coordinates -------------------------------------------------------------------------
     def _xy(self, pts: np.ndarray) -> list[float]:
         """Frame units [N,2] -> posed canvas pixel coordinates, flat list for ImageDraw."""
         p = self.pose
@@ -109,7 +108,6 @@ class FaceRenderer:
         w = max(1, round(width * self.pose.scale * self._px))
         draw.line(self._xy(pts), fill=fill, width=w, joint="curve")
 
-    # -- the static face ---------------------------------------------------------------------
     def _draw_static(self) -> Image.Image:
         idt = self.identity
         rows = np.linspace(0.0, 1.0, self._px)[:, None, None]
@@ -169,7 +167,11 @@ class FaceRenderer:
             ex, ey = g.cx + s * 0.97 * g.fw, g.eye_y + 0.2 * g.fw
             rx, ry = 0.16 * g.fw * idt.ear_size, 0.3 * g.fw * idt.ear_size
             self._poly(draw, _ellipse(ex, ey, rx, ry, 24), _col(idt.skin, 0.9))
-            self._poly(draw, _ellipse(ex + s * 0.02 * g.fw, ey, rx * 0.5, ry * 0.6, 16), _col(idt.skin, 0.72))
+            self._poly(
+                draw,
+                _ellipse(ex + s * 0.02 * g.fw, ey, rx * 0.5, ry * 0.6, 16),
+                _col(idt.skin, 0.72),
+            )
 
     def _draw_face(self, img: Image.Image) -> None:
         """Skin with soft shading: darker at the rim, blurred towards the lit centre."""
@@ -189,7 +191,9 @@ class FaceRenderer:
             cheek = _ellipse(g.cx + s * 0.5 * g.fw, g.mouth_y - 0.3 * g.fw, 0.2 * g.fw, 0.14 * g.fw)
             self._poly(ImageDraw.Draw(blush), cheek, 70)
         blush = blush.filter(ImageFilter.GaussianBlur(0.08 * g.fw * self._px))
-        face = Image.composite(Image.new("RGB", img.size, _mix(idt.skin, (225, 80, 80), 0.3)), face, blush)
+        face = Image.composite(
+            Image.new("RGB", img.size, _mix(idt.skin, (225, 80, 80), 0.3)), face, blush
+        )
         img.paste(face, mask=mask)
 
     def _eye_outline(self, s: int) -> np.ndarray:
@@ -211,7 +215,9 @@ class FaceRenderer:
             self._poly(md, self._eye_outline(s), 255)
             self._poly(ld, _ellipse(ex, ey, r, r, 24), _col(idt.iris))
             self._poly(ld, _ellipse(ex, ey, 0.45 * r, 0.45 * r, 16), (18, 14, 14))
-            self._poly(ld, _ellipse(ex + 0.3 * r, ey - 0.3 * r, 0.18 * r, 0.18 * r, 12), (250, 250, 250))
+            self._poly(
+                ld, _ellipse(ex + 0.3 * r, ey - 0.3 * r, 0.18 * r, 0.18 * r, 12), (250, 250, 250)
+            )
         img.paste(layer, mask=mask)
         draw = ImageDraw.Draw(img)
         for s in (-1, 1):
@@ -247,7 +253,11 @@ class FaceRenderer:
         self._poly(draw, _ellipse(g.cx, y, 0.95 * w, 0.42 * w, 24), _col(idt.skin, 0.9))
         self._poly(draw, _ellipse(g.cx, y - 0.08 * w, 0.45 * w, 0.32 * w, 20), _col(idt.skin, 0.98))
         for s in (-1, 1):
-            self._poly(draw, _ellipse(g.cx + s * 0.42 * w, y + 0.15 * w, 0.22 * w, 0.12 * w, 12), _col(idt.skin, 0.45))
+            self._poly(
+                draw,
+                _ellipse(g.cx + s * 0.42 * w, y + 0.15 * w, 0.22 * w, 0.12 * w, 12),
+                _col(idt.skin, 0.45),
+            )
 
     def _draw_hair_front(self, draw: ImageDraw.ImageDraw) -> None:
         idt, g = self.identity, self._g
@@ -294,7 +304,9 @@ class FaceRenderer:
             sx = g.cx + k * g.fw
             self._line(
                 draw,
-                np.array([[sx, g.crown_y + 0.08 * g.ft], [sx + 0.12 * k * g.fw, line_y - 0.04 * g.ft]]),
+                np.array(
+                    [[sx, g.crown_y + 0.08 * g.ft], [sx + 0.12 * k * g.fw, line_y - 0.04 * g.ft]]
+                ),
                 strand,
                 0.012 * g.fw,
             )
@@ -310,7 +322,6 @@ class FaceRenderer:
         bridge = np.array([[g.cx - g.iod / 2 + w, g.eye_y], [g.cx + g.iod / 2 - w, g.eye_y]])
         self._line(draw, bridge, frame, 0.08 * g.eye_w)
 
-    # -- lighting ------------------------------------------------------------------------------
     def _light_map(self) -> np.ndarray:
         """[H, W, 3] float64 multiplier: gain x tint x linear shading ramp."""
         lt = self.lighting
@@ -319,7 +330,6 @@ class FaceRenderer:
         ramp = 1.0 + 2.0 * lt.shade_strength * (c[None, :] * math.cos(a) + c[:, None] * math.sin(a))
         return lt.gain * ramp[:, :, None] * np.asarray(lt.tint, dtype=np.float64)
 
-    # -- the mouth -----------------------------------------------------------------------------
     def _mouth_curves(self, mouth: np.ndarray) -> dict[str, np.ndarray]:
         """Lip contours [_MOUTH_POINTS, 2] in frame units, corner to corner (left to right)."""
         g, idt = self._g, self.identity

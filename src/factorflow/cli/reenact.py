@@ -1,0 +1,53 @@
+"""`factorflow reenact`: make the target face say what the driver clip says."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, type=Path, help="run folder or checkpoint")
+    p.add_argument("--driver", required=True, type=Path, help="video or folder of frames")
+    p.add_argument("--target", required=True, type=Path, help="image, video or folder of frames")
+    p.add_argument("--out", required=True, type=Path, help=".mp4, .gif or a folder of PNG frames")
+    p.add_argument(
+        "--no-align",
+        action="store_true",
+        help="inputs are already model-sized crops (synthetic data): no face detection",
+    )
+    p.add_argument("--side-by-side", action="store_true", help="driver | target | result")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from factorflow.engine.trainer import load_model
+    from factorflow.reenact.media import (
+        load_clip,
+        side_by_side,
+        to_hwc,
+        to_model_frames,
+        write_clip,
+    )
+
+    model, config = load_model(args.checkpoint, args.device)
+    driver, fps = load_clip(args.driver)
+    target, _ = load_clip(args.target)
+    if args.no_align:
+        size = config.data.size
+        d = to_model_frames(driver, size, f"driver {args.driver}").to(args.device)
+        t = to_model_frames(target, size, f"target {args.target}").to(args.device)
+        result = to_hwc(model.reenact(d, t))
+        target_shown = target[: len(result)] if len(target) >= len(result) else target[:1]
+        frames = side_by_side(driver, target_shown, result) if args.side_by_side else result
+        audio = None
+    else:
+        from factorflow.reenact.realvideo import reenact_video
+
+        out = reenact_video(model, config, driver, target, fps=fps, device=args.device)
+        frames = out.side_by_side if args.side_by_side else out.frames
+        audio = args.driver
+    path = write_clip(args.out, frames, args.fps or fps, audio_from=audio)
+    print(f"reenacted {len(frames)} frames of {args.driver.name} onto {args.target.name}: {path}")
+    return 0

@@ -1,0 +1,226 @@
+"""Planning a synthetic dataset (every factor drawn from the seed) and writing it to disk.
+
+Randomness is keyed, not sequential: speaker i draws from SeedSequence([seed, 0, i]) and its
+repetition r of word w from [seed, 1, i, w, r], with w the word's index in VOCABULARY. So a dataset
+does not depend on the number of workers, and growing --speakers or --words keeps the existing
+speakers and clips as they were.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from factorflow.data.synth.factors import Identity, sample_identity, sample_lighting, sample_pose
+from factorflow.data.synth.meta import (
+    FPS,
+    SPLITS,
+    ClipMeta,
+    SpeakerMeta,
+    SynthMeta,
+    frame_path,
+    mask_path,
+)
+from factorflow.data.synth.render import check_size, render_clip
+from factorflow.data.synth.words import VOCABULARY, sample_style, word_trajectory
+
+log = logging.getLogger(__name__)
+
+
+def default_test_speakers(speakers: int) -> int:
+    """20% of the speakers, at least 2."""
+    return max(2, round(0.2 * speakers))
+
+
+def plan(
+    size: int = 64,
+    frames: int = 16,
+    speakers: int = 40,
+    words: int = 10,
+    clips_per_pair: int = 2,
+    seed: int = 0,
+    test_speakers: int | None = None,
+    val_fraction: float = 0.1,
+) -> SynthMeta:
+    """Draw every factor of a dataset without rendering it -> SynthMeta (root None).
+
+    Speakers are S000, S001, ...; the last `test_speakers` are held out (split "test"). Each
+    (speaker, word) pair says the word `clips_per_pair` times. Of each word's training-speaker
+    clips, round(val_fraction * n) (at least one when val_fraction > 0) go to "val". Clip indices
+    count from 0 per (split, word), in (speaker, repetition) order.
+    """
+    check_size(size)
+    n_test = default_test_speakers(speakers) if test_speakers is None else test_speakers
+    checks = [
+        (frames >= 1, f"frames={frames}: expected at least 1"),
+        (
+            1 <= words <= len(VOCABULARY),
+            f"words={words}: expected 1..{len(VOCABULARY)} (the built-in vocabulary)",
+        ),
+        (clips_per_pair >= 1, f"clips_per_pair={clips_per_pair}: expected at least 1"),
+        (n_test >= 1, f"test_speakers={n_test}: expected at least 1"),
+        (
+            speakers > n_test,
+            f"speakers={speakers} with test_speakers={n_test}: expected at least one training "
+            "speaker",
+        ),
+        (0.0 <= val_fraction < 1.0, f"val_fraction={val_fraction}: expected 0 <= v < 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+    width = max(3, len(str(speakers - 1)))
+    ids = [f"S{i:0{width}d}" for i in range(speakers)]
+    speaker_meta = {}
+    for i, sid in enumerate(ids):
+        rng = np.random.default_rng([seed, 0, i])
+        split = "test" if i >= speakers - n_test else "train"
+        speaker_meta[sid] = SpeakerMeta(split, sample_identity(rng), sample_style(rng))
+
+    clips: list[ClipMeta] = []
+    for w, word in enumerate(VOCABULARY[:words]):
+        drafts: dict[str, list[tuple]] = {split: [] for split in SPLITS}
+        for i, sid in enumerate(ids):
+            for r in range(clips_per_pair):
+                rng = np.random.default_rng([seed, 1, i, w, r])
+                pose, lighting = sample_pose(rng), sample_lighting(rng)
+                mouth = word_trajectory(word, speaker_meta[sid].style, rng, frames, FPS)
+                home = "test" if speaker_meta[sid].split == "test" else "train"
+                drafts[home].append((sid, pose, lighting, mouth))
+        n_train = len(drafts["train"])
+        n_val = round(val_fraction * n_train)
+        if val_fraction > 0:
+            n_val = min(max(n_val, 1), n_train - 1)
+        to_val = set(np.random.default_rng([seed, 2, w]).permutation(n_train)[:n_val].tolist())
+        drafts["val"] = [d for k, d in enumerate(drafts["train"]) if k in to_val]
+        drafts["train"] = [d for k, d in enumerate(drafts["train"]) if k not in to_val]
+        for split in SPLITS:
+            for c, (sid, pose, lighting, mouth) in enumerate(drafts[split]):
+                files = tuple(frame_path(split, word, c, t) for t in range(frames))
+                clip = ClipMeta(
+                    split, word, c, sid, pose, lighting, mouth, files, mask_path(split, word, c)
+                )
+                clips.append(clip)
+    clips.sort(key=lambda c: (SPLITS.index(c.split), c.word, c.clip))
+    settings = {
+        "speakers": speakers,
+        "words": words,
+        "clips_per_pair": clips_per_pair,
+        "test_speakers": n_test,
+        "val_fraction": val_fraction,
+    }
+    return SynthMeta(size, frames, seed, sorted(VOCABULARY[:words]), speaker_meta, clips, settings)
+
+
+def generate(
+    out_dir: str | os.PathLike,
+    size: int = 64,
+    frames: int = 16,
+    speakers: int = 40,
+    words: int = 10,
+    clips_per_pair: int = 2,
+    seed: int = 0,
+    test_speakers: int | None = None,
+    val_fraction: float = 0.1,
+    overwrite: bool = False,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Render and write a dataset (layout in the package docstring) -> summary dict.
+
+    The dataset is written to a hidden temporary folder beside `out_dir` and renamed into place,
+    so `out_dir` is either absent, as it was, or complete. `progress(n)` is called after each clip
+    with its number of frames. Same arguments -> byte-identical files, whatever `workers`.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(
+            f"output {out}: folder is not empty (overwrite=True, or --overwrite, replaces it)"
+        )
+    meta = plan(size, frames, speakers, words, clips_per_pair, seed, test_speakers, val_fraction)
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        jobs = [(meta.identity(c.speaker), c, size, str(tmp)) for c in meta.all_clips]
+        if workers > 1:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for n in pool.imap_unordered(_write_clip, jobs, chunksize=4):
+                    if progress:
+                        progress(n)
+        else:
+            for job in jobs:
+                n = _write_clip(job)
+                if progress:
+                    progress(n)
+        (tmp / "meta.json").write_text(meta.to_json())
+        _install(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - start
+    n_frames = len(meta.all_clips) * frames
+    log.info("wrote %d frames to %s in %.1f s", n_frames, out, seconds)
+    return {
+        "out": str(out),
+        "size": size,
+        "frames": n_frames,
+        "clips": {s: len(meta.clips(s)) for s in SPLITS},
+        "speakers": {
+            s: sum(m.split == s for m in meta.speakers.values()) for s in ("train", "test")
+        },
+        "words": len(meta.words),
+        "seconds": seconds,
+        "frames_per_second": n_frames / max(seconds, 1e-9),
+    }
+
+
+def _write_clip(job: tuple[Identity, ClipMeta, int, str]) -> int:
+    identity, clip, size, root = job
+    frames, masks = render_clip(identity, clip.pose, clip.lighting, clip.mouth, size)
+    folder = Path(root, clip.files[0]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, frame in zip(clip.files, frames, strict=True):
+        Image.fromarray(frame).save(Path(root, rel), format="PNG")
+    mask_file = Path(root, clip.mask)
+    mask_file.parent.mkdir(parents=True, exist_ok=True)
+    save_masks(mask_file, masks)
+    return len(frames)
+
+
+def save_masks(path: str | os.PathLike, masks: np.ndarray) -> None:
+    """masks uint8 [T,H,W] -> an .npz readable by np.load(path)["masks"], byte-stable: unlike
+    np.savez_compressed it stamps no modification time."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(masks), allow_pickle=False)
+    info = zipfile.ZipInfo("masks.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(info, buf.getvalue())
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move the finished dataset into place; an existing `out` is replaced only once `tmp` is
+    complete (the caller checked that replacing it is allowed)."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old)

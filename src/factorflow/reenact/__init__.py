@@ -1,0 +1,1 @@
+"""Reenactment pipeline: align -> encode -> recombine -> decode -> paste back -> write video."""

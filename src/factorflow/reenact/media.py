@@ -1,0 +1,91 @@
+"""Clips in and out: an image, a folder of frames or a video file; PNG folders, mp4 or gif out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
+from factorflow.engine.io import fsync_dir
+from factorflow.images import save_png
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+DEFAULT_FPS = 25.0
+
+
+def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
+    """An image, a folder of images (sorted by name) or a video -> (uint8 [N,H,W,3], fps)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise ValueError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        frames = [_read_image(p) for p in files]
+        shapes = {f.shape for f in frames}
+        if len(shapes) > 1:
+            raise ValueError(f"frames in {path} differ in size: {sorted(shapes)}")
+        return np.stack(frames), DEFAULT_FPS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return _read_image(path)[None], DEFAULT_FPS
+    if path.suffix.lower() in VIDEO_EXTENSIONS or path.suffix.lower() == ".gif":
+        return read_video(path)
+    raise ValueError(f"{path}: expected an image, a folder of frames or a video file")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
+
+
+def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:
+    """uint8 [N,H,W,3] model-sized crops -> uint8 tensor [N,3,H,W]; other sizes are an error."""
+    if frames.shape[1:3] != (size, size):
+        raise ValueError(
+            f"{what} frames are {frames.shape[2]}x{frames.shape[1]} but the model takes "
+            f"{size}x{size} crops: drop --no-align to detect, align and crop faces"
+        )
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def to_hwc(frames: torch.Tensor) -> np.ndarray:
+    return frames.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def side_by_side(*clips: np.ndarray) -> np.ndarray:
+    """Clips [N,H,W,3] of one height -> [N,H,sum W,3]; a 1-frame clip is repeated."""
+    n = max(len(c) for c in clips)
+    return np.concatenate(
+        [np.broadcast_to(c, (n, *c.shape[1:])) if len(c) == 1 else c for c in clips], axis=2
+    )
+
+
+def write_clip(
+    out: str | Path,
+    frames: np.ndarray,
+    fps: float = DEFAULT_FPS,
+    audio_from: str | Path | None = None,
+) -> Path:
+    """.mp4/.gif -> a video; anything else -> a folder of frame_{t:04d}.png, written atomically."""
+    out = Path(out)
+    if out.suffix.lower() in (".mp4", ".gif"):
+        write_video(out, frames, fps, audio_from=str(audio_from) if audio_from else None)
+        return out
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        save_png(frame, tmp / f"frame_{t:04d}.png")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    fsync_dir(out.parent)
+    return out
