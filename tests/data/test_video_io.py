@@ -126,6 +126,9 @@ def test_bad_arguments(tmp_path):
         write_video(tmp_path / "a.mp4", smooth_frames(1).astype(np.float32), fps=25)
     with pytest.raises(ValueError, match="fps"):
         write_video(tmp_path / "a.mp4", smooth_frames(1), fps=0)
+    write_video(tmp_path / "a.mp4", smooth_frames(2), fps=25)
+    with pytest.raises(ValueError, match="max_frames must be >= 1"):
+        read_video(tmp_path / "a.mp4", max_frames=0)
 
 
 def test_failed_write_leaves_target_untouched(tmp_path, monkeypatch):

@@ -25,14 +25,19 @@ def _reference_ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         y = np.pad(b[ch] / 255.0, r, mode="symmetric")
         for i in range(a.shape[1]):
             for j in range(a.shape[2]):
-                px, py = x[i : i + 2 * r + 1, j : j + 2 * r + 1], y[i : i + 2 * r + 1, j : j + 2 * r + 1]
+                px, py = (
+                    x[i : i + 2 * r + 1, j : j + 2 * r + 1],
+                    y[i : i + 2 * r + 1, j : j + 2 * r + 1],
+                )
                 mx, my = (win * px).sum(), (win * py).sum()
                 vx = (win * (px - mx) ** 2).sum()
                 vy = (win * (py - my) ** 2).sum()
                 cxy = (win * (px - mx) * (py - my)).sum()
-                out[i, j] += ((2 * mx * my + c1) * (2 * cxy + c2)) / (
-                    (mx**2 + my**2 + c1) * (vx + vy + c2)
-                ) / 3
+                out[i, j] += (
+                    ((2 * mx * my + c1) * (2 * cxy + c2))
+                    / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+                    / 3
+                )
     return out
 
 
@@ -82,8 +87,14 @@ def test_ssim_map_matches_scikit_image_when_installed():
     metrics = pytest.importorskip("skimage.metrics")
     a, b = _frames(3, n=1), _frames(4, n=1)
     _, full = metrics.structural_similarity(
-        a[0].permute(1, 2, 0).numpy(), b[0].permute(1, 2, 0).numpy(), channel_axis=2,
-        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, full=True,
+        a[0].permute(1, 2, 0).numpy(),
+        b[0].permute(1, 2, 0).numpy(),
+        channel_axis=2,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        full=True,
     )
     np.testing.assert_allclose(ssim_map(a, b)[0].numpy(), full.mean(2), atol=1e-8)
 

@@ -105,8 +105,8 @@ class ClipDataset(Dataset):
         """Files of the unreadable clips met so far, in the order they were met."""
         return [path for path, _ in self._bad.values()]
 
-    def _mark_bad(self, index: int, exc: Exception) -> None:
-        path = _first_file(self.reader.refs[index])
+    def _mark_bad(self, index: int, exc: UnreadableMediaError) -> None:
+        path = exc.path or _first_file(self.reader.refs[index])
         self._bad[index] = (path, str(exc))
         warnings.warn(f"skipping unreadable clip {path}: {exc}", RuntimeWarning, stacklevel=3)
 

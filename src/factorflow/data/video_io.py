@@ -22,7 +22,14 @@ DEFAULT_FPS = 25.0
 
 
 class UnreadableMediaError(ValueError):
-    """A video or image file exists but cannot be decoded (corrupt, empty, 0 frames)."""
+    """A video or image file exists but cannot be decoded (corrupt, empty, 0 frames).
+
+    `path` is the offending file, for callers that skip it and keep a list.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,10 @@ def _open_input(path: str | os.PathLike, need_video: bool = True):
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
-        raise UnreadableMediaError(f"cannot open video {path}: {exc}") from exc
+        raise UnreadableMediaError(f"cannot open video {path}: {exc}", path) from exc
     if need_video and not container.streams.video:
         container.close()
-        raise UnreadableMediaError(f"{path} has no video stream (expected a video file)")
+        raise UnreadableMediaError(f"{path} has no video stream (expected a video file)", path)
     return container
 
 
@@ -78,30 +85,36 @@ def has_audio(path: str | os.PathLike) -> bool:
     return video_info(path).has_audio
 
 
+def _decode(container, path, max_frames: int | None) -> Iterator[np.ndarray]:
+    import av
+
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    count = 0
+    try:
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+            count += 1
+            if count == max_frames:
+                return
+    except av.FFmpegError as exc:
+        raise UnreadableMediaError(
+            f"cannot decode video {path} after {count} frames: {exc}", path
+        ) from exc
+    if count == 0:
+        raise UnreadableMediaError(f"video {path} has 0 decodable frames", path)
+
+
 def iter_video(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Decode frames one at a time as RGB uint8 [H, W, 3], stopping after `max_frames`.
 
     Streaming keeps memory flat for long videos. Raises UnreadableMediaError naming the file when
     it cannot be decoded or yields no frame at all.
     """
-    import av
-
-    count = 0
     with _open_input(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                if max_frames is not None and count >= max_frames:
-                    break
-                yield frame.to_ndarray(format="rgb24")
-                count += 1
-        except av.FFmpegError as exc:
-            raise UnreadableMediaError(
-                f"cannot decode video {path} after {count} frames: {exc}"
-            ) from exc
-    if count == 0 and max_frames != 0:
-        raise UnreadableMediaError(f"video {path} has 0 decodable frames")
+        yield from _decode(container, path, max_frames)
 
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[np.ndarray, float]:
@@ -112,8 +125,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
     """
     with _open_input(path) as container:
         fps = _stream_fps(container.streams.video[0])
-    frames = list(iter_video(path, max_frames))
-    return np.stack(frames), fps
+        frames = np.stack(list(_decode(container, path, max_frames)))
+    return frames, fps
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

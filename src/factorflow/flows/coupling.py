@@ -74,6 +74,13 @@ class _Coupling(Bijection):
             return _checkpoint(self.net, x_a, use_reentrant=False)
         return self.net(x_a)
 
+    def _halves(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        # One split op, whose backward is a single cat; two slices would each scatter their
+        # gradient into a zero-filled full-size tensor.
+        self._check(x)
+        x_a, x_b = x.split([self.split, self.channels - self.split], dim=1)
+        return x_a, x_b
+
     def _check(self, x: Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(
@@ -91,14 +98,12 @@ class AdditiveCoupling(_Coupling):
     params_per_channel = 1
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self._check(x)
-        x_a, x_b = x[:, : self.split], x[:, self.split :]
+        x_a, x_b = self._halves(x)
         y = torch.cat([x_a, x_b + self._params(x_a, cond)], dim=1)
         return y, x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self._check(y)
-        y_a, y_b = y[:, : self.split], y[:, self.split :]
+        y_a, y_b = self._halves(y)
         x = torch.cat([y_a, y_b - self._params(y_a, cond)], dim=1)
         return x, y.new_zeros(y.shape[0])
 
@@ -118,15 +123,13 @@ class AffineCoupling(_Coupling):
         return shift, nn.functional.logsigmoid(h + 2.0)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self._check(x)
-        x_a, x_b = x[:, : self.split], x[:, self.split :]
+        x_a, x_b = self._halves(x)
         shift, log_s = self._shift_logscale(x_a, cond)
         y = torch.cat([x_a, (x_b + shift) * torch.exp(log_s)], dim=1)
         return y, log_s.flatten(1).sum(1)
 
     def inverse(self, y: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        self._check(y)
-        y_a, y_b = y[:, : self.split], y[:, self.split :]
+        y_a, y_b = self._halves(y)
         shift, log_s = self._shift_logscale(y_a, cond)
         x = torch.cat([y_a, y_b * torch.exp(-log_s) - shift], dim=1)
         return x, -log_s.flatten(1).sum(1)

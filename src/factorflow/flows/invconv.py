@@ -14,10 +14,11 @@ def _random_rotation(num_channels: int) -> Tensor:
 
 
 def _mix(x: Tensor, weight: Tensor) -> Tensor:
-    # A batched matmul over [B, C, H*W] beats conv2d with a 1x1 kernel on CPU (2-3x at the finest
-    # level in benchmarks/flow_throughput.py) and matches it on GPU.
+    # bmm with the weight expanded over the batch beats conv2d with a 1x1 kernel on CPU (about 2x
+    # at the finest level of the cpu-small benchmark) and torch.matmul, which folds the batch into
+    # the rows and copies a transposed input.
     b, c, h, w = x.shape
-    return torch.matmul(weight, x.reshape(b, c, h * w)).view(b, c, h, w)
+    return torch.bmm(weight.expand(b, c, c), x.reshape(b, c, h * w)).view(b, c, h, w)
 
 
 class _InvConv1x1(Bijection):

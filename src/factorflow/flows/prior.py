@@ -17,8 +17,11 @@ def gaussian_log_prob(z: Tensor, mean: Tensor, logstd: Tensor) -> Tensor:
 
     ``mean``/``logstd`` broadcast against ``z`` [B, ...].
     """
-    logp = -0.5 * ((z - mean) * torch.exp(-logstd)).square() - logstd - _HALF_LOG_2PI
-    return logp.flatten(1).sum(1)
+    # Reducing each term separately makes fewer full-size temporaries than one elementwise logp.
+    dims = tuple(range(1, z.dim()))
+    sq = ((z - mean) * torch.exp(-logstd)).square().sum(dims)
+    log_norm = logstd.expand(z.shape).sum(dims)
+    return -0.5 * sq - log_norm - _HALF_LOG_2PI * z[0].numel()
 
 
 def gaussian_sample(

@@ -92,8 +92,12 @@ def _blur(x: Tensor) -> Tensor:
     h, w = x.shape[-2:]
     if min(h, w) <= r:
         raise ValueError(f"SSIM needs frames larger than {r} pixels on each side, got {h}x{w}")
-    rows = torch.cat([torch.arange(r - 1, -1, -1), torch.arange(h), torch.arange(h - 1, h - 1 - r, -1)])
-    cols = torch.cat([torch.arange(r - 1, -1, -1), torch.arange(w), torch.arange(w - 1, w - 1 - r, -1)])
+    rows = torch.cat(
+        [torch.arange(r - 1, -1, -1), torch.arange(h), torch.arange(h - 1, h - 1 - r, -1)]
+    )
+    cols = torch.cat(
+        [torch.arange(r - 1, -1, -1), torch.arange(w), torch.arange(w - 1, w - 1 - r, -1)]
+    )
     padded = x[:, rows][:, :, cols].unsqueeze(1)
     g = _gaussian_window().to(x.dtype)
     out = F.conv2d(padded, g.view(1, 1, -1, 1))
@@ -114,7 +118,7 @@ def ssim_map(a: Tensor, b: Tensor) -> Tensor:
 
 
 def ssim(a: Tensor, b: Tensor, mask: Tensor | None = None) -> Tensor:
-    """SSIM [N] of uint8 [N,3,H,W] frames: the mean of the SSIM map over the mask (or all pixels)."""
+    """SSIM [N] of uint8 [N,3,H,W] frames: the SSIM map's mean over the mask (or all pixels)."""
     return _masked_mean(ssim_map(a, b), _mask(mask, a.shape))
 
 

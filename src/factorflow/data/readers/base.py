@@ -59,7 +59,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise UnreadableMediaError(f"cannot read image {path}: {exc}") from exc
+        raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -72,7 +72,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     except FileNotFoundError:
         raise
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise UnreadableMediaError(f"cannot read image {path}: {exc}") from exc
+        raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
     return height, width
 
 
@@ -140,7 +140,8 @@ class Reader(Sequence[Clip]):
         frames = frames[ref.start : ref.stop]
         if len(frames) == 0:
             raise UnreadableMediaError(
-                f"video {ref.path} ends before frame {ref.start} where clip {ref.clip_id} starts"
+                f"video {ref.path} ends before frame {ref.start} where clip {ref.clip_id} starts",
+                ref.path,
             )
         return frames
 

@@ -112,8 +112,9 @@ class LRWFramesReader(Reader):
             )
         words = meta.get("words")
         if words is None:
-            split_dirs = {split_dir} if split_dir == root else {root / s for s in SPLITS}
-            words = {d.name for s in split_dirs | {split_dir} for d in _subdirs(s)}
+            # A split folder given directly has no known siblings; a root shows all its splits.
+            scanned = {split_dir} if split_dir == root else {split_dir, *(root / s for s in SPLITS)}
+            words = {d.name for folder in scanned for d in _subdirs(folder)}
         speakers = meta.get("speakers") or {s for s in speaker_of.values() if s}
         self.split = split
         self.meta_path = meta_path

@@ -164,7 +164,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     """Draw one speaker. Factors are drawn independently except where anatomy ties them
     (brows follow hair colour, lips follow skin)."""
     u = rng.uniform
-    face_w = u(0.205, 0.245)
+    face_w = u(0.225, 0.265)
     skin = _lerp_palette(_SKIN_TONES, u(0, 1)) * u(0.96, 1.04, size=3)
     hair_idx = int(rng.integers(len(_HAIR_COLOURS)))
     hair = _HAIR_COLOURS[hair_idx] * u(0.85, 1.15) * u(0.95, 1.05, size=3)
@@ -180,7 +180,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     bg_top = bg_hue * u(0.5, 1.0)
     bg_bottom = bg_top * u(0.55, 0.9) + u(0, 40)
     return Identity(
-        face_cy=_r4(u(0.44, 0.47)),
+        face_cy=_r4(u(0.43, 0.46)),
         face_w=_r4(face_w),
         face_top=_r4(face_w * u(1.2, 1.38)),
         face_bottom=_r4(face_w * u(1.3, 1.5)),
@@ -226,13 +226,13 @@ def sample_pose(rng: np.random.Generator) -> Pose:
 
 
 def sample_lighting(rng: np.random.Generator) -> Lighting:
-    """Per-clip light change: +-15% gain, +-6% tint, a shading ramp up to 25% at the edge."""
+    """Per-clip light change: +-10% gain, +-3% tint, a shading ramp up to 15% at the edge."""
     u = rng.uniform
     return Lighting(
-        gain=_r4(u(0.85, 1.15)),
-        tint=tuple(_r4(x) for x in u(0.94, 1.06, size=3)),
+        gain=_r4(u(0.9, 1.1)),
+        tint=tuple(_r4(x) for x in u(0.97, 1.03, size=3)),
         shade_angle=_r4(u(0.0, 360.0)),
-        shade_strength=_r4(u(0.0, 0.25)),
+        shade_strength=_r4(u(0.0, 0.15)),
     )
 
 

@@ -159,7 +159,10 @@ def generate(
         tmp.mkdir()
         jobs = [(meta.identity(c.speaker), c, size, str(tmp)) for c in meta.all_clips]
         if workers > 1:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            # fork where there is one: spawn would re-import the caller's main module, which
+            # breaks scripts without an `if __name__ == "__main__"` guard.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            with multiprocessing.get_context(method).Pool(workers) as pool:
                 for n in pool.imap_unordered(_write_clip, jobs, chunksize=4):
                     if progress:
                         progress(n)

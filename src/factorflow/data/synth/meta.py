@@ -192,7 +192,7 @@ class SynthMeta:
         )
 
     def to_json(self) -> str:
-        """meta.json text: header indented, one clip per line; same meta -> same bytes."""
+        """meta.json text, one speaker or clip per line; same meta -> same bytes."""
         header = {
             "format": FORMAT,
             "size": self.size,
@@ -203,8 +203,12 @@ class SynthMeta:
             "words": sorted(self.words),
             "mouth_factors": list(MOUTH_FACTORS),
             "mask_layout": MASK_LAYOUT,
-            "speakers": {k: v.to_dict() for k, v in sorted(self.speakers.items())},
         }
-        text = json.dumps(header, indent=1)
-        clips = ",\n".join(json.dumps(c.to_dict(), separators=(",", ":")) for c in self.all_clips)
-        return text[:-2] + ',\n "clips": [\n' + clips + "\n ]\n}\n"
+        compact = {"separators": (",", ":")}
+        speakers = ",\n".join(
+            f"  {json.dumps(k)}:{json.dumps(v.to_dict(), **compact)}"
+            for k, v in sorted(self.speakers.items())
+        )
+        clips = ",\n".join(f"  {json.dumps(c.to_dict(), **compact)}" for c in self.all_clips)
+        head = json.dumps(header, indent=1)[:-2]
+        return f'{head},\n "speakers": {{\n{speakers}\n }},\n "clips": [\n{clips}\n ]\n}}\n'

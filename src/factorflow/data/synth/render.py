@@ -10,6 +10,7 @@ so `render_frame` and `render_clip` go through the same code and give the same b
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -48,6 +49,19 @@ def _rotate(pts: np.ndarray, centre: tuple[float, float], degrees: float) -> np.
     c, s = math.cos(a), math.sin(a)
     d = pts - np.asarray(centre)
     return np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1) + centre
+
+
+class _MouthShape(NamedTuple):
+    """Lip contours [_MOUTH_POINTS, 2] in frame units (before pose), corner to corner."""
+
+    upper_out: np.ndarray
+    upper_in: np.ndarray
+    lower_in: np.ndarray
+    lower_out: np.ndarray
+    teeth: np.ndarray  # lower edge of the upper-teeth band
+    tongue: np.ndarray  # upper edge of the tongue
+    opening: float
+    halfwidth: float
 
 
 class _Geometry:
@@ -265,10 +279,9 @@ class FaceRenderer:
         if style == "bald":
             return
         colour = _mix(idt.hair_colour, idt.skin, 0.55) if style == "buzz" else _col(idt.hair_colour)
-        a, b = 1.07 * g.fw, 1.07 * g.ft
+        volume = 1.2 if style == "afro" else 1.07
+        a, b = volume * g.fw, volume * g.ft
         temple_y = g.brow_y - 0.2 * g.eye_w
-        if style == "afro":
-            a, b = 1.2 * g.fw, 1.2 * g.ft
         phi0 = math.asin(max(-0.999, (temple_y - g.cy) / b))
         phi = np.linspace(phi0, -np.pi - phi0, 40)
         arc = np.stack([g.cx + a * np.cos(phi), g.cy + b * np.sin(phi)], 1)
@@ -330,74 +343,67 @@ class FaceRenderer:
         ramp = 1.0 + 2.0 * lt.shade_strength * (c[None, :] * math.cos(a) + c[:, None] * math.sin(a))
         return lt.gain * ramp[:, :, None] * np.asarray(lt.tint, dtype=np.float64)
 
-    def _mouth_curves(self, mouth: np.ndarray) -> dict[str, np.ndarray]:
-        """Lip contours [_MOUTH_POINTS, 2] in frame units, corner to corner (left to right)."""
+    def _mouth_shape(self, mouth: np.ndarray) -> _MouthShape:
         g, idt = self._g, self.identity
         m = np.clip(np.asarray(mouth, dtype=np.float64), MOUTH_RANGES[:, 0], MOUTH_RANGES[:, 1])
-        opening, width, rounding, _, smile = m
+        opening, width, rounding, teeth, smile = (float(v) for v in m)
         hw = g.mouth_hw * (1 + width) * (1 - 0.22 * rounding) * (1 + 0.08 * smile)
         hw = float(np.clip(hw, MOUTH_TO_IOD[0] * g.iod / 2, MOUTH_TO_IOD[1] * g.iod / 2))
         gap = opening * 2 * hw
         xh = np.linspace(-1.0, 1.0, _MOUTH_POINTS)
         bulge = (1 - xh**2).clip(0)
+        # Pucker rounds the opening (exponent towards an ellipse's 0.5).
         inner = bulge ** (0.8 - 0.3 * rounding)
         lift = -smile * 0.3 * hw * xh**2 - 0.02 * smile * g.fw
+        # The jaw carries the lower lip: most of the gap opens below the lip line.
         upper_in = -0.28 * gap * inner + lift
         lower_in = 0.72 * gap * inner + lift
         base_w = 2 * g.mouth_hw
         t_up = idt.upper_lip * base_w * (1 + 0.5 * rounding) * (1 - 0.3 * smile)
         t_lo = idt.lower_lip * base_w * (1 + 0.4 * rounding) * (1 - 0.25 * smile)
-        bow = 1 - 0.35 * (1 - rounding) * np.exp(-((xh / 0.16) ** 2))
-        upper_out = upper_in - t_up * bulge ** (0.5 - 0.2 * rounding) * bow
+        cupids_bow = 1 - 0.35 * (1 - rounding) * np.exp(-((xh / 0.16) ** 2))
+        upper_out = upper_in - t_up * bulge ** (0.5 - 0.2 * rounding) * cupids_bow
         lower_out = lower_in + t_lo * bulge ** (0.6 - 0.3 * rounding)
-        x = g.cx + hw * xh
-
-        def pts(y: np.ndarray) -> np.ndarray:
-            return np.stack([x, g.mouth_y + y], 1)
-
-        teeth_h = m[3] * min(0.45 * gap, 0.14 * 2 * hw)
+        teeth_h = teeth * min(0.45 * gap, 0.14 * 2 * hw)
         teeth_y = np.minimum(upper_in + teeth_h * (1 - (xh / 0.8) ** 4).clip(0) ** 0.5, lower_in)
         tongue_y = np.maximum(lower_in - 0.3 * gap * inner, upper_in)
-        return {
-            "upper_out": pts(upper_out),
-            "upper_in": pts(upper_in),
-            "lower_in": pts(lower_in),
-            "lower_out": pts(lower_out),
-            "teeth": pts(teeth_y),
-            "tongue": pts(tongue_y),
-            "opening": np.array(opening),
-            "halfwidth": np.array(hw),
-        }
+        x = g.cx + hw * xh
+        curves = [upper_out, upper_in, lower_in, lower_out, teeth_y, tongue_y]
+        return _MouthShape(
+            *(np.stack([x, g.mouth_y + y], 1) for y in curves), opening=opening, halfwidth=hw
+        )
+
+    def mouth_to_iod(self, mouth: np.ndarray) -> float:
+        """Rendered mouth width / inter-ocular distance for a mouth state [5]."""
+        return 2 * self._mouth_shape(mouth).halfwidth / self._g.iod
 
     def frame(self, mouth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """mouth [5] (MOUTH_FACTORS) -> (rgb uint8 [H,W,3], mask uint8 [H,W] in {0,1})."""
         mouth = np.asarray(mouth, dtype=np.float64)
         if mouth.shape != (5,):
             raise ValueError(f"mouth state has shape {mouth.shape}: expected (5,) = MOUTH_FACTORS")
-        idt = self.identity
-        c = self._mouth_curves(mouth)
+        c = self._mouth_shape(mouth)
         img = self._static.copy()
         draw = ImageDraw.Draw(img)
-        rev = slice(None, None, -1)
-        if c["opening"] > 0:
-            self._poly(draw, np.concatenate([c["upper_in"], c["lower_in"][rev]]), _col(_INTERIOR))
-            self._poly(draw, np.concatenate([c["tongue"], c["lower_in"][rev]]), _col(_TONGUE))
-            self._poly(draw, np.concatenate([c["upper_in"], c["teeth"][rev]]), _col(_TEETH))
-        lip = idt.lip_colour
-        self._poly(draw, np.concatenate([c["upper_out"], c["upper_in"][rev]]), _col(lip, 0.9))
-        self._poly(draw, np.concatenate([c["lower_in"], c["lower_out"][rev]]), _col(lip))
-        self._line(draw, c["upper_in"], _col(lip, 0.5), 0.025 * float(c["halfwidth"]))
+        if c.opening > 0:
+            self._poly(draw, np.concatenate([c.upper_in, c.lower_in[::-1]]), _col(_INTERIOR))
+            self._poly(draw, np.concatenate([c.tongue, c.lower_in[::-1]]), _col(_TONGUE))
+            self._poly(draw, np.concatenate([c.upper_in, c.teeth[::-1]]), _col(_TEETH))
+        lip = self.identity.lip_colour
+        self._poly(draw, np.concatenate([c.upper_out, c.upper_in[::-1]]), _col(lip, 0.9))
+        self._poly(draw, np.concatenate([c.lower_in, c.lower_out[::-1]]), _col(lip))
+        self._line(draw, c.upper_in, _col(lip, 0.5), 0.025 * c.halfwidth)
         rgb = np.asarray(img.reduce(SUPERSAMPLE), dtype=np.float64)
         rgb = np.clip(np.rint(rgb * self._light), 0, 255).astype(np.uint8)
         return rgb, self._mask(c)
 
-    def _mask(self, c: dict[str, np.ndarray]) -> np.ndarray:
+    def _mask(self, c: _MouthShape) -> np.ndarray:
         """The lips' outer contour grown by 20% of the mouth half-width, then one pixel."""
-        outline = np.concatenate([c["upper_out"], c["lower_out"][::-1]])
+        outline = np.concatenate([c.upper_out, c.lower_out[::-1]])
         centre = outline.mean(axis=0)
         d = outline - centre
         r = np.linalg.norm(d, axis=1, keepdims=True)
-        grown = centre + d * (1 + 0.2 * float(c["halfwidth"]) / np.maximum(r, 1e-9))
+        grown = centre + d * (1 + 0.2 * c.halfwidth / np.maximum(r, 1e-9))
         canvas = Image.new("L", (self._px, self._px), 0)
         ImageDraw.Draw(canvas).polygon(self._xy(grown), fill=255)
         small = canvas.reduce(SUPERSAMPLE).filter(ImageFilter.MaxFilter(3))

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from factorflow.data.synth.meta import ClipMeta, SynthMeta
+from factorflow.data.synth.render import render_frame
 
 _WHITE = (255, 255, 255)
 
@@ -54,7 +55,10 @@ def _panel(
         draw.text((j * size + 2, 1), word, fill=(0, 0, 0), font=font)
     for i, row in enumerate(grid):
         for j, clip in enumerate(row):
-            frame = meta.frames(clip, size)[len(clip.mouth) // 2]
+            mouth = clip.mouth[len(clip.mouth) // 2]
+            frame, _ = render_frame(
+                meta.identity(clip.speaker), clip.pose, clip.lighting, mouth, size
+            )
             sheet.paste(Image.fromarray(frame), (j * size, header + i * size))
     top = header + size * len(grid)
     label = f"{moving.speaker} says {moving.word}: frames 0-{len(strip) - 1} ({size} px)"

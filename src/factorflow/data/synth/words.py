@@ -112,18 +112,18 @@ def word_trajectory(
     """One utterance of `word` in a clip of `frames` frames -> mouth [frames, 5], rounded to 4
     decimals. Per clip: speed x U(0.92, 1.08), amplitude x U(0.9, 1.1), onset U(0.04, 0.16) s (less
     when the clip is short), viseme targets jittered by N(0, 0.03). A word longer than the clip is
-    sped up to fit."""
+    sped up so that the mouth is back at rest on the last frame."""
     if frames < 1:
         raise ValueError(f"frames={frames}: expected at least 1")
     targets, durations = visemes(word)
     speed = style.speed * rng.uniform(0.92, 1.08)
     amplitude = style.amplitude * rng.uniform(0.9, 1.1)
-    clip_s = frames / fps
-    onset = rng.uniform(0.04, 0.16) * min(1.0, clip_s / 0.64)
+    last = (frames - 1) / fps
+    onset = rng.uniform(0.04, 0.16) * min(1.0, last / 0.6)
     durations = durations / speed
-    room = clip_s - onset - 2 * _EDGE
+    room = last - onset - 2 * _EDGE
     if durations.sum() > room:
-        durations = durations * max(room, 0.5 * clip_s) / durations.sum()
+        durations = durations * max(room, 0.5 * last, 1e-3) / durations.sum()
     targets = NEUTRAL + amplitude * (targets - NEUTRAL) + rng.normal(0.0, 0.03, targets.shape)
     centres = onset + _EDGE + np.cumsum(durations) - durations / 2
     key_t = np.concatenate([[onset], centres, [centres[-1] + durations[-1] / 2 + _EDGE]])

@@ -1,0 +1,559 @@
+"""`evaluate`: the metrics and baselines of EVALUATION.md on a synthetic dataset's test split.
+
+1. Judges are trained on the fly from the real training clips (`metrics.classifiers`): a mouth
+   regressor (its `opening` output measures mouth opening) and a lip-reading word classifier.
+2. `pairs` (target clip, driver clip) pairs of test clips with different speakers (held-out people)
+   are drawn from the seed. Every method reenacts every pair and is scored against the generator's
+   ground truth `render_reenactment(target, driver)`: PSNR and SSIM over the frame, inside the
+   ground truth's mouth mask and outside it; word accuracy of the outputs (label: the driver's
+   word) as a ratio to the classifier's accuracy on the real test clips; Pearson correlation of
+   the driver's true mouth opening with the opening read from the output, over all frames of all
+   pairs; frames per second. A "ground-truth" row scores the true renders with the same judges:
+   the ceiling the judges allow.
+3. Leakage probes (`metrics.leakage`) on all test clips for the model (and the flow's level swap).
+4. Bits/dim of test frames under the model's flow (bin centre, and averaged over uniform
+   dequantisation noise) and the encode-decode error.
+
+PSNR per frame is capped at `PSNR_CAP` dB before averaging over frames: frames that agree exactly
+(outside the mouth, copy-target often does) would otherwise make the mean infinite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from factorflow.config import Config
+from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
+from factorflow.engine.io import atomic_write_text
+from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.images import save_png
+from factorflow.metrics.baselines import (
+    BASELINES,
+    CopyTarget,
+    GlowAttribute,
+    PixelPaste,
+    glow_view,
+)
+from factorflow.metrics.classifiers import (
+    MouthRegressor,
+    WordClassifier,
+    pearson,
+    train_mouth_regressor,
+    train_word_classifier,
+)
+from factorflow.metrics.image import region_scores
+from factorflow.metrics.leakage import leakage
+from factorflow.models.base import BatchRandom, FlowModel
+from factorflow.models.glow import dequantize
+
+log = logging.getLogger(__name__)
+
+FORMAT = "factorflow-evaluation/1"
+PSNR_CAP = 100.0
+OPENING = MOUTH_FACTORS.index("opening")
+IMAGE_METRICS = ("psnr", "psnr_mask", "psnr_outside", "ssim", "ssim_mask", "ssim_outside")
+GROUND_TRUTH = "ground-truth"
+
+# A method: (driver, target, driver_masks, target_masks) -> uint8 frames [T,3,H,W].
+Method = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+@dataclass
+class ClipSet:
+    """Clips of one split, loaded: frames uint8 [N,T,3,H,W], masks bool [N,T,H,W], mouth factors
+    float [N,T,F], word ids [N] (into the dataset's sorted words), speaker ids [N] (into this set's
+    sorted speakers)."""
+
+    clips: list[ClipMeta]
+    frames: Tensor
+    masks: Tensor
+    mouth: Tensor
+    words: Tensor
+    speakers: Tensor
+
+
+def load_clips(meta: SynthMeta, split: str) -> ClipSet:
+    """Read a split's frames (PNG) and masks (npz) from disk."""
+    clips = meta.clips(split)
+    if not clips:
+        raise ValueError(f"{meta.root}: the {split} split has no clips")
+    frames, masks = [], []
+    for clip in clips:
+        frames.append(
+            np.stack([np.asarray(Image.open(meta.root / f).convert("RGB")) for f in clip.files])
+        )
+        with np.load(meta.root / clip.mask) as npz:
+            masks.append(npz["masks"])
+    lengths = {len(f) for f in frames}
+    if len(lengths) != 1:
+        raise ValueError(f"{meta.root}: {split} clips differ in length {sorted(lengths)}")
+    word_id = {w: i for i, w in enumerate(meta.words)}
+    speaker_id = {s: i for i, s in enumerate(sorted({c.speaker for c in clips}))}
+    return ClipSet(
+        clips=clips,
+        frames=torch.from_numpy(np.stack(frames)).permute(0, 1, 4, 2, 3).contiguous(),
+        masks=torch.from_numpy(np.stack(masks)).bool(),
+        mouth=torch.from_numpy(np.stack([c.mouth for c in clips])).float(),
+        words=torch.tensor([word_id[c.word] for c in clips]),
+        speakers=torch.tensor([speaker_id[c.speaker] for c in clips]),
+    )
+
+
+def make_pairs(clips: list[ClipMeta], n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """`n` distinct (target index, driver index) pairs of clips with different speakers."""
+    candidates = [
+        (t, d)
+        for t, target in enumerate(clips)
+        for d, driver in enumerate(clips)
+        if target.speaker != driver.speaker
+    ]
+    if n < 1 or n > len(candidates):
+        raise ValueError(
+            f"pairs={n}: expected 1..{len(candidates)} (test clip pairs with different speakers)"
+        )
+    rng = np.random.default_rng(seed)
+    return [candidates[i] for i in rng.choice(len(candidates), size=n, replace=False)]
+
+
+@dataclass
+class Judges:
+    mouth: MouthRegressor
+    words: WordClassifier
+    report: dict[str, float]
+
+    def opening(self, frames: Tensor) -> Tensor:
+        """uint8 [N,3,H,W] -> measured mouth opening [N]."""
+        return self.mouth.predict(frames)[:, OPENING]
+
+
+def train_judges(
+    train: ClipSet, test: ClipSet, n_words: int, steps: int, word_steps: int, seed: int
+) -> Judges:
+    start = time.perf_counter()
+    mouth = train_mouth_regressor(
+        train.frames.flatten(0, 1), train.mouth.flatten(0, 1), steps=steps, seed=seed
+    )
+    words = train_word_classifier(mouth, train.frames, train.words, n_words, word_steps, seed=seed)
+    measured = mouth.predict(test.frames.flatten(0, 1))
+    truth = test.mouth.flatten(0, 1)
+    report = {
+        "word_accuracy_real_train": float(
+            (words.predict(train.frames) == train.words).float().mean()
+        ),
+        "word_accuracy_real_test": float((words.predict(test.frames) == test.words).float().mean()),
+        "word_chance": 1.0 / n_words,
+        **{
+            f"{name}_corr_real_test": pearson(measured[:, k], truth[:, k])
+            for k, name in enumerate(MOUTH_FACTORS)
+        },
+        "train_clips": len(train.clips),
+        "test_clips": len(test.clips),
+        "seconds": time.perf_counter() - start,
+    }
+    return Judges(mouth, words, report)
+
+
+def _finite_mean(values: Tensor, cap: float | None = None) -> float:
+    if cap is not None:
+        values = values.clamp(max=cap)
+    values = values[~torch.isnan(values)]
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def score(
+    outputs: Tensor,
+    truth: Tensor,
+    truth_masks: Tensor,
+    driver_words: Tensor,
+    driver_opening: Tensor,
+    judges: Judges,
+) -> dict[str, float]:
+    """Scores of P reenacted clips: outputs/truth uint8 [P,T,3,H,W], truth_masks [P,T,H,W],
+    driver_words [P], driver_opening [P,T]."""
+    regions = region_scores(outputs.flatten(0, 1), truth.flatten(0, 1), truth_masks.flatten(0, 1))
+    out = {
+        k: _finite_mean(v, PSNR_CAP if k.startswith("psnr") else None) for k, v in regions.items()
+    }
+    return {**out, **_judged(outputs, driver_words, driver_opening, judges)}
+
+
+def _judged(
+    outputs: Tensor, driver_words: Tensor, driver_opening: Tensor, judges: Judges
+) -> dict[str, float]:
+    accuracy = float((judges.words.predict(outputs) == driver_words).float().mean())
+    real = judges.report["word_accuracy_real_test"]
+    return {
+        "word_accuracy": accuracy,
+        "word_accuracy_ratio": accuracy / real if real > 0 else float("nan"),
+        "opening_corr": pearson(judges.opening(outputs.flatten(0, 1)), driver_opening.flatten()),
+    }
+
+
+def _likelihood(
+    model: FlowModel, frames: Tensor, n_bits: int, draws: int, seed: int, batch_size: int = 64
+) -> dict[str, Any]:
+    """Bits/dim of uint8 frames [N,3,H,W] under the model's flow, and encode-decode exactness."""
+    flow = getattr(model, "flow", None)
+    if flow is None:
+        return {"skipped": f"{type(model).__name__} has no .flow"}
+    if flow.config.cond_channels > 0:
+        return {"skipped": "the flow is conditional: its density needs the model's condition"}
+    rand = BatchRandom.seeded(seed, model.device)
+    centre, noisy, err, mismatch = [], [], 0.0, 0
+    dims = frames[0].numel()
+    with torch.no_grad():
+        for i in range(0, len(frames), batch_size):
+            batch = frames[i : i + batch_size].to(model.device)
+            x = dequantize(batch, n_bits, None)
+            zs, logdet = flow(x)
+            log_prob = logdet + sum(flow.prior_log_prob(zs))
+            centre.append(bits_per_dim(log_prob, dims, n_bits).cpu())
+            back, _ = flow.inverse(zs)
+            err = max(err, float((back - x).abs().max()))
+            mismatch += int((postprocess(back, n_bits) != postprocess(x, n_bits)).sum())
+            draws_bpd = [
+                bits_per_dim(flow.log_prob(dequantize(batch, n_bits, rand)), dims, n_bits)
+                for _ in range(draws)
+            ]
+            noisy.append(torch.stack(draws_bpd).mean(0).cpu())
+    return {
+        "bpd_bin_centre": float(torch.cat(centre).mean()),
+        "bpd_noise": float(torch.cat(noisy).mean()),
+        "noise_draws": draws,
+        "frames": len(frames),
+        "encode_decode_max_abs_error": err,
+        "encode_decode_uint8_mismatches": mismatch,
+    }
+
+
+def _on(module: FlowModel, reenact: Callable[[Tensor, Tensor], Tensor]) -> Method:
+    """A model-like `reenact(driver, target)` as a Method running on the module's device."""
+    return lambda d, t, dm, tm: reenact(d.to(module.device), t.to(module.device))
+
+
+def _baselines(
+    chosen: list[str], model: FlowModel, config: Config, train: ClipSet, attribute_frames: int
+) -> tuple[dict[str, Method], dict[str, str], FlowModel | None]:
+    """The chosen baselines as Methods, the ones skipped (name -> why), and the Glow view."""
+    methods: dict[str, Method] = {}
+    skipped: dict[str, str] = {}
+    if "copy-target" in chosen:
+        copy = CopyTarget()
+        methods["copy-target"] = lambda d, t, dm, tm: copy.reenact(d, t)
+    if "pixel-paste" in chosen:
+        paste = PixelPaste()
+        methods["pixel-paste"] = lambda d, t, dm, tm: paste.reenact(
+            d, t, driver_masks=dm, target_masks=tm
+        )
+    wanted = [n for n in ("glow-swap", "glow-attribute") if n in chosen]
+    view = glow_view(model, config) if wanted else None
+    if view is None:
+        for name in wanted:
+            skipped[name] = "the model's flow is conditional (or absent): no plain Glow to run"
+        return methods, skipped, None
+    if "glow-swap" in chosen:
+        if view is model:
+            skipped["glow-swap"] = f"identical to the evaluated {config.model} model"
+        else:
+            methods["glow-swap"] = _on(view, view.reenact)
+    if "glow-attribute" in chosen:
+        frames = train.frames.flatten(0, 1)
+        idx = _spread(len(frames), attribute_frames)
+        log.info("fitting attribute vectors on %d training frames", len(idx))
+        attribute = GlowAttribute.fit(
+            view, frames[idx], train.mouth.flatten(0, 1)[idx], list(MOUTH_FACTORS)
+        )
+        methods["glow-attribute"] = _on(view, attribute.reenact)
+    return methods, skipped, view
+
+
+def _spread(n: int, k: int) -> Tensor:
+    """k indices spread evenly over range(n) (all of them when k >= n)."""
+    return torch.linspace(0, n - 1, min(n, k)).round().long().unique()
+
+
+def _train_images_per_s(run_dir: Path | None) -> float | None:
+    from factorflow.engine.logger import read_metrics
+
+    if run_dir is None:
+        return None
+    rates = [
+        r["items_per_s"]
+        for r in read_metrics(run_dir)
+        if r.get("split") == "train" and "items_per_s" in r
+    ]
+    return float(np.median(rates)) if rates else None
+
+
+def _load_model(
+    checkpoint_or_model: str | Path | tuple[FlowModel, Config], device: str
+) -> tuple[FlowModel, Config, str, Path | None]:
+    if isinstance(checkpoint_or_model, tuple):
+        model, config = checkpoint_or_model
+        return model.to(device).eval(), config, f"<{type(model).__name__} in memory>", None
+    from factorflow.engine import checkpoint as ckpt
+    from factorflow.engine.trainer import load_model
+
+    path = Path(checkpoint_or_model)
+    model, config = load_model(path, device)
+    return model, config, str(path), ckpt.resolve(path, prefer_best=True).parent.parent
+
+
+def _select(baselines: str | list[str] | tuple[str, ...]) -> list[str]:
+    if isinstance(baselines, str):
+        if baselines == "all":
+            return list(BASELINES)
+        if baselines == "none":
+            return []
+        baselines = [b.strip() for b in baselines.split(",") if b.strip()]
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}: choose from {list(BASELINES)}, all or none")
+    return [b for b in BASELINES if b in baselines]
+
+
+def evaluate(
+    checkpoint_or_model: str | Path | tuple[FlowModel, Config],
+    data_dir: str | Path,
+    baselines: str | list[str] | tuple[str, ...] = "all",
+    pairs: int = 40,
+    seed: int = 0,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    judge_steps: int = 600,
+    word_steps: int = 1500,
+    likelihood_frames: int = 512,
+    noise_draws: int = 4,
+    attribute_frames: int = 4096,
+    sheet_pairs: int = 3,
+) -> dict[str, Any]:
+    """Evaluate a trained model (run folder, checkpoint folder, or an in-memory (model, config))
+    on the synthetic dataset at `data_dir` -> the report dict (format `FORMAT`).
+
+    `baselines`: "all", "none", or names from BASELINES (list or comma-separated). With `out`
+    (a .json path) the report is also written there, with OUT.md (tables) and OUT.png (contact
+    sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs).
+    """
+    model, config, source, run_dir = _load_model(checkpoint_or_model, device)
+    meta = SynthMeta.load(data_dir)
+    if meta.size != config.data.size:
+        raise ValueError(
+            f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
+            f"{config.data.size}x{config.data.size}"
+        )
+    chosen = _select(baselines)
+    log.info("loading clips from %s", data_dir)
+    train, test = load_clips(meta, "train"), load_clips(meta, "test")
+    log.info("training the judges on %d clips", len(train.clips))
+    judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
+
+    methods = {config.model: _on(model, model.reenact)}
+    baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_frames)
+    methods.update(baseline_methods)
+
+    pair_list = make_pairs(test.clips, pairs, seed)
+    truth, truth_masks = zip(
+        *(meta.render_reenactment(test.clips[t], test.clips[d]) for t, d in pair_list), strict=True
+    )
+    truth = torch.from_numpy(np.stack(truth)).permute(0, 1, 4, 2, 3).contiguous()
+    truth_masks = torch.from_numpy(np.stack(truth_masks)).bool()
+    drivers = torch.tensor([d for _, d in pair_list])
+    driver_words, driver_opening = test.words[drivers], test.mouth[drivers, :, OPENING]
+
+    results: dict[str, dict[str, float]] = {}
+    outputs: dict[str, Tensor] = {}
+    for i, (name, method) in enumerate(methods.items()):
+        log.info("reenacting %d pairs with %s (%d/%d)", len(pair_list), name, i + 1, len(methods))
+        frames, seconds = [], 0.0
+        with torch.no_grad():
+            for t, d in pair_list:
+                start = time.perf_counter()
+                frames.append(
+                    method(test.frames[d], test.frames[t], test.masks[d], test.masks[t]).cpu()
+                )
+                seconds += time.perf_counter() - start
+        outputs[name] = torch.stack(frames)
+        results[name] = score(
+            outputs[name], truth, truth_masks, driver_words, driver_opening, judges
+        )
+        results[name]["frames_per_s"] = outputs[name].shape[:2].numel() / max(seconds, 1e-9)
+    results[GROUND_TRUTH] = _judged(truth, driver_words, driver_opening, judges)
+
+    log.info("leakage probes on %d test clips", len(test.clips))
+    probes = {config.model: (model, config)}
+    if "glow-swap" in methods:
+        probes["glow-swap"] = (view, config)
+    leaks = {
+        name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
+        for name, (m, _) in probes.items()
+    }
+    test_frames = test.frames.flatten(0, 1)
+    likelihood = _likelihood(
+        model,
+        test_frames[_spread(len(test_frames), likelihood_frames)],
+        config.flow.n_bits,
+        noise_draws,
+        seed,
+    )
+    report = {
+        "format": FORMAT,
+        "checkpoint": source,
+        "model": config.model,
+        "data": str(data_dir),
+        "split": "test",
+        "size": meta.size,
+        "pairs": len(pair_list),
+        "seed": seed,
+        "psnr_cap_db": PSNR_CAP,
+        "judges": judges.report,
+        "methods": results,
+        "skipped": skipped,
+        "leakage": leaks,
+        "likelihood": likelihood,
+        "speed": {
+            "train_images_per_s": _train_images_per_s(run_dir),
+            "device": str(model.device),
+            **{
+                f"{k}_frames_per_s": v["frames_per_s"]
+                for k, v in results.items()
+                if "frames_per_s" in v
+            },
+        },
+        "pair_list": [
+            {"target": _clip_name(test.clips[t]), "driver": _clip_name(test.clips[d])}
+            for t, d in pair_list
+        ],
+    }
+    if out is not None:
+        write_report(report, Path(out), _sheet(test, pair_list, truth, outputs, sheet_pairs))
+    return report
+
+
+def _clip_name(clip: ClipMeta) -> str:
+    return f"{clip.split}/{clip.word}/{clip.clip:05d} ({clip.speaker})"
+
+
+def _sheet(
+    test: ClipSet,
+    pair_list: list[tuple[int, int]],
+    truth: Tensor,
+    outputs: dict[str, Tensor],
+    n_pairs: int,
+    n_frames: int = 4,
+) -> np.ndarray:
+    """Contact sheet uint8 [H,W,3]: columns driver | target | ground truth | each method; for each
+    of the first `n_pairs` pairs, `n_frames` rows at the driver's most different mouth openings."""
+    names = ["driver", "target", GROUND_TRUTH, *outputs]
+    rows = []
+    for p, (t, d) in enumerate(pair_list[:n_pairs]):
+        opening = test.mouth[d, :, OPENING]
+        order = torch.argsort(opening)
+        picks = sorted({int(order[i]) for i in _spread(len(order), n_frames)})
+        for f in picks:
+            tf = min(f, test.frames.shape[1] - 1)
+            tiles = [test.frames[d, f], test.frames[t, tf], truth[p, f]]
+            tiles += [o[p, f] for o in outputs.values()]
+            rows.append(torch.cat([x.permute(1, 2, 0) for x in tiles], 1))
+    body = torch.cat(rows, 0).numpy()
+    size = test.frames.shape[-1]
+    scale = max(1, 128 // size)
+    body = body.repeat(scale, 0).repeat(scale, 1)
+    tile = size * scale
+    header = Image.new("RGB", (body.shape[1], 14), (255, 255, 255))
+    draw = ImageDraw.Draw(header)
+    for i, name in enumerate(names):
+        draw.text((i * tile + 2, 2), name[: tile // 6], fill=(0, 0, 0))
+    return np.concatenate([np.asarray(header), body], 0)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.3f}" if value == 0 or 0.01 <= abs(value) < 100 else f"{value:.3g}"
+    return str(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables: methods x metrics, then leakage, likelihood and judges."""
+    cols = [*IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr", "frames_per_s"]
+    lines = [
+        f"# Evaluation of {report['model']} ({report['checkpoint']})",
+        "",
+        f"{report['pairs']} (target, driver) pairs of held-out speakers from {report['data']} "
+        f"(split {report['split']}, {report['size']}px, seed {report['seed']}). PSNR in dB "
+        f"(per frame, capped at {report['psnr_cap_db']:g}, averaged); mask = the ground truth's "
+        "mouth mask. Word accuracy by a lip-reading classifier trained on real training clips "
+        "(label: the driver's word); ratio = / its accuracy on real test clips. opening_corr: "
+        "Pearson r of the driver's true mouth opening and the opening measured on the output.",
+        "",
+        "| method | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for name, row in report["methods"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+    for name, why in report["skipped"].items():
+        lines.append(f"| {name} | skipped: {why} |" + " |" * (len(cols) - 1))
+    keys = [
+        "speaker_from_r",
+        "word_from_s",
+        "opening_r2_from_s",
+        "speaker_from_s",
+        "word_from_r",
+        "opening_r2_from_r",
+        "chance_speaker",
+        "chance_word",
+    ]
+    lines += [
+        "",
+        "## Leakage (linear probes on test clips; leakage = the first three, at chance is best)",
+        "",
+        "| representation | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
+    for name, row in report["leakage"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
+    lines += ["", "## Likelihood and exactness", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in report["likelihood"].items()]
+    lines += ["", "## Judges (trained on the fly)", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in report["judges"].items()]
+    lines += ["", "## Speed", ""]
+    lines += [f"- {k}: {_fmt(v)}" for k, v in report["speed"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no spelling for them."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_report(report: dict[str, Any], out: Path, sheet: np.ndarray | None = None) -> list[Path]:
+    """Write OUT (JSON), OUT.md and, given a sheet, OUT.png -> the paths written."""
+    out = Path(out)
+    written = [out, out.with_suffix(".md")]
+    atomic_write_text(out, json.dumps(_jsonable(report), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(written[1], markdown(report))
+    if sheet is not None:
+        written.append(out.with_suffix(".png"))
+        save_png(sheet, written[2])
+    return written
