@@ -1,13 +1,13 @@
 """Training throughput and peak memory: factorflow's Glow vs normflows' Glow at one configuration.
 
-Each model is measured in its own subprocess (so peak RSS belongs to that model alone): build,
-ActNorm init on one batch, warm-up steps, then timed steps of forward + backward + Adam. With
-``--repeats R`` the two models run R times each, alternating, and the step times are pooled.
-Images/s uses the median wall time per step (robust to other load on a shared machine); the
-process CPU time per step is shown too, as it is less sensitive to that load at one thread. Peak
-memory is ``torch.cuda.max_memory_allocated`` growth on GPU, and on CPU the growth of
-``ru_maxrss`` during training over its value after building model and optimiser (plus the
-absolute peak RSS).
+Throughput: both models are built in this process and their training steps (forward + backward +
+Adam) alternate, after warm-up, so drifting load on a shared machine hits both alike. Images/s
+uses the median wall time per step; the median process CPU time per step is shown too (less
+sensitive to other processes at one thread).
+Memory: each model runs in its own subprocess (so the numbers belong to that model alone): build,
+ActNorm init, two training steps. On CPU it reports the growth of ``ru_maxrss`` during init and
+training over its value after building model and optimiser, plus the absolute peak RSS; on GPU
+``torch.cuda.max_memory_allocated`` over what the model and optimiser hold before.
 
     python benchmarks/flow_throughput.py --config cpu-small --steps 10
     python benchmarks/flow_throughput.py --config paper --steps 5 --profile
@@ -29,7 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -43,18 +44,7 @@ MODELS = ("factorflow", "normflows")
 N_BITS = 5
 
 
-@dataclass
-class Result:
-    model: str
-    params: int
-    wall_s: list[float]
-    cpu_s: list[float]
-    peak_mb: float
-    peak_rss_mb: float
-    bpd_init: float
-
-
-def build_factorflow(cfg: dict) -> tuple[torch.nn.Module, callable]:
+def build_factorflow(cfg: dict) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
     from factorflow.flows import Glow, GlowConfig
 
     model = Glow(
@@ -75,7 +65,7 @@ def build_factorflow(cfg: dict) -> tuple[torch.nn.Module, callable]:
     return model, loss
 
 
-def build_normflows(cfg: dict) -> tuple[torch.nn.Module, callable]:
+def build_normflows(cfg: dict) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]:
     import normflows as nf
 
     levels, steps, size = cfg["levels"], cfg["steps"], cfg["image_size"]
@@ -104,9 +94,44 @@ def build_normflows(cfg: dict) -> tuple[torch.nn.Module, callable]:
     return model, loss
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+BUILDERS = {"factorflow": build_factorflow, "normflows": build_normflows}
+
+
+class Trainer:
+    """One model, its Adam optimiser and a fixed dequantised batch; ``step()`` is timed."""
+
+    def __init__(self, name: str, cfg: dict, device: torch.device) -> None:
+        from factorflow.flows import preprocess
+
+        torch.manual_seed(0)
+        self.name, self.device = name, device
+        self.model, self.loss_fn = BUILDERS[name](cfg)
+        self.model.to(device).train()
+        self.params = sum(p.numel() for p in self.model.parameters())
+        size = cfg["image_size"]
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randint(
+            0, 256, (cfg["batch"], 3, size, size), dtype=torch.uint8, generator=gen
+        )
+        self.x = preprocess(images, N_BITS, generator=gen).to(device)
+        self.n_dims = 3 * size * size
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+
+    def init(self) -> float:
+        """Data-dependent ActNorm init (first forward); returns bits/dim at init."""
+        with torch.no_grad():
+            nll = self.loss_fn(self.x).item()
+        return nll / (self.n_dims * math.log(2.0)) + N_BITS
+
+    def step(self) -> tuple[float, float]:
+        """One training step; returns (wall seconds, process CPU seconds)."""
+        start, start_cpu = time.perf_counter(), time.process_time()
+        self.opt.zero_grad(set_to_none=True)
+        self.loss_fn(self.x).backward()
+        self.opt.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def _rss_mb() -> float:
@@ -114,160 +139,109 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker(model_name: str, cfg: dict, steps: int, warmup: int, device: str, profile: bool) -> None:
-    """Measure one model; print one JSON line (and the profile table to stderr)."""
-    from factorflow.flows import preprocess
-
+def memory_worker(name: str, cfg: dict, device: str) -> None:
+    """Peak memory of one model's training (its own process); prints one JSON line."""
     dev = torch.device(device)
-    torch.manual_seed(0)
-    build = build_factorflow if model_name == "factorflow" else build_normflows
-    model, loss_fn = build(cfg)
-    model.to(dev).train()
-    size, batch = cfg["image_size"], cfg["batch"]
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=gen)
-    x = preprocess(images, N_BITS, generator=gen).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    _sync(dev)
+    trainer = Trainer(name, cfg, dev)
     rss_before = _rss_mb()
     if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
-    with torch.no_grad():  # data-dependent ActNorm init, outside the timed steps for both
-        bpd_init = loss_fn(x).item() / (3 * size * size * math.log(2.0)) + N_BITS
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        loss_fn(x).backward()
-        opt.step()
-
-    for _ in range(warmup):
-        step()
-    _sync(dev)
-    wall, cpu = [], []
-    for _ in range(steps):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        _sync(dev)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
+    trainer.init()
+    for _ in range(2):
+        trainer.step()
     if dev.type == "cuda":
         peak = (torch.cuda.max_memory_allocated(dev) - base) / 2**20
     else:
         peak = _rss_mb() - rss_before
-    result = Result(
-        model=model_name,
-        params=sum(p.numel() for p in model.parameters()),
-        wall_s=wall,
-        cpu_s=cpu,
-        peak_mb=peak,
-        peak_rss_mb=_rss_mb(),
-        bpd_init=bpd_init,
-    )
-    if profile:
-        from torch.profiler import ProfilerActivity
-        from torch.profiler import profile as torch_profile
-
-        activities = [ProfilerActivity.CPU]
-        if dev.type == "cuda":
-            activities.append(ProfilerActivity.CUDA)
-        with torch_profile(activities=activities) as prof:
-            for _ in range(2):
-                step()
-            _sync(dev)
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18)
-        print(
-            f"\n=== profile: {model_name} (2 steps, sorted by self CPU time) ===\n{table}",
-            file=sys.stderr,
-        )
-    print(json.dumps(asdict(result)))
+    print(json.dumps({"peak_mb": peak, "peak_rss_mb": _rss_mb()}))
 
 
-def run_worker(args: argparse.Namespace, model_name: str) -> Result:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        model_name,
-        "--config",
-        args.config,
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-        "--device",
-        args.device,
-        "--threads",
-        str(args.threads),
-    ]
-    if args.profile:
-        cmd.append("--profile")
+def measure_memory(name: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--memory-worker", name, "--config", args.config]
+    cmd += ["--device", args.device, "--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.stderr:
-        print(proc.stderr, file=sys.stderr, end="")
     if proc.returncode != 0:
-        raise RuntimeError(f"{model_name} benchmark failed with exit code {proc.returncode}")
-    return Result(**json.loads(proc.stdout.strip().splitlines()[-1]))
+        raise RuntimeError(f"{name} memory run failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def profile_steps(trainer: Trainer, rows: int = 18) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if trainer.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for _ in range(2):
+            trainer.step()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+    return f"=== profile: {trainer.name} (2 steps, sorted by self CPU time) ===\n{table}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="cpu-small")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default per config)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="alternating runs per model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--profile", action="store_true", help="torch.profiler top ops")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
-    parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--memory-worker", choices=MODELS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.steps is None:
-        args.steps = DEFAULT_STEPS[args.config]
-    if args.steps < 1 or args.warmup < 0 or args.repeats < 1:
-        parser.error(
-            f"--steps and --repeats must be >= 1 and --warmup >= 0, "
-            f"got {args.steps}, {args.repeats}, {args.warmup}"
-        )
+    steps = DEFAULT_STEPS[args.config] if args.steps is None else args.steps
+    if steps < 1 or args.warmup < 0:
+        parser.error(f"--steps must be >= 1 and --warmup >= 0, got {steps}, {args.warmup}")
     torch.set_num_threads(args.threads)
+    # normflows' LU init calls the deprecated torch.lu; its warning is noise here.
+    warnings.filterwarnings("ignore", message=".*torch.lu is deprecated.*")
     cfg = CONFIGS[args.config]
-    if args.worker:
-        worker(args.worker, cfg, args.steps, args.warmup, args.device, args.profile)
+    if args.memory_worker:
+        memory_worker(args.memory_worker, cfg, args.device)
         return 0
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown --models {unknown}, expected a subset of {list(MODELS)}")
-    runs: dict[str, list[Result]] = {m: [] for m in models}
-    for repeat in range(args.repeats):
-        order = models if repeat % 2 == 0 else models[::-1]
-        for m in order:
-            runs[m].append(run_worker(args, m))
+    memory = {} if args.no_memory else {m: measure_memory(m, args) for m in MODELS}
+    trainers = [Trainer(m, cfg, torch.device(args.device)) for m in MODELS]
+    bpd_init = {t.name: t.init() for t in trainers}
+    for _ in range(args.warmup):
+        for t in trainers:
+            t.step()
+    times: dict[str, list[tuple[float, float]]] = {t.name: [] for t in trainers}
+    for i in range(steps):
+        for t in trainers if i % 2 == 0 else trainers[::-1]:
+            times[t.name].append(t.step())
+
     batch = cfg["batch"]
     mem = "peak_alloc_MB" if args.device.startswith("cuda") else "rss_growth_MB"
     print(
         f"config={args.config} {cfg} device={args.device} threads={args.threads} "
-        f"steps={args.steps}x{args.repeats} warmup={args.warmup} torch={torch.__version__}"
+        f"steps={steps} warmup={args.warmup} torch={torch.__version__}"
     )
-    header = f"{'model':<11}{'params':>12}{'img/s':>9}{'ms/step':>10}{'min ms':>9}{'cpu ms':>9}"
-    print(f"{header}{mem:>15}{'peak_RSS_MB':>13}{'bpd@init':>10}")
+    print(
+        f"{'model':<11}{'params':>12}{'img/s':>9}{'ms/step':>10}{'min ms':>9}{'cpu ms':>9}"
+        f"{mem:>15}{'peak_RSS_MB':>13}{'bpd@init':>10}"
+    )
     summary = {}
-    for m, rs in runs.items():
-        wall = statistics.median(t for r in rs for t in r.wall_s)
-        cpu = statistics.median(t for r in rs for t in r.cpu_s)
-        peak = max(r.peak_mb for r in rs)
-        summary[m] = (batch / wall, cpu, peak)
+    for t in trainers:
+        wall = statistics.median(w for w, _ in times[t.name])
+        cpu = statistics.median(c for _, c in times[t.name])
+        m = memory.get(t.name, {"peak_mb": math.nan, "peak_rss_mb": math.nan})
+        summary[t.name] = (batch / wall, cpu, m["peak_mb"])
         print(
-            f"{m:<11}{rs[0].params:>12,}{batch / wall:>9.2f}{1e3 * wall:>10.1f}"
-            f"{1e3 * min(t for r in rs for t in r.wall_s):>9.1f}{1e3 * cpu:>9.1f}"
-            f"{peak:>15.1f}{max(r.peak_rss_mb for r in rs):>13.1f}{rs[0].bpd_init:>10.3f}"
+            f"{t.name:<11}{t.params:>12,}{batch / wall:>9.2f}{1e3 * wall:>10.1f}"
+            f"{1e3 * min(w for w, _ in times[t.name]):>9.1f}{1e3 * cpu:>9.1f}"
+            f"{m['peak_mb']:>15.1f}{m['peak_rss_mb']:>13.1f}{bpd_init[t.name]:>10.3f}"
         )
-    if len(summary) == 2:
-        (ff_ips, ff_cpu, ff_mem), (nf_ips, nf_cpu, nf_mem) = (summary[m] for m in MODELS)
-        print(
-            f"ratio factorflow/normflows: throughput {ff_ips / nf_ips:.2f}x (wall), "
-            f"{nf_cpu / ff_cpu:.2f}x (CPU time), memory {ff_mem / max(nf_mem, 1e-9):.2f}x"
-        )
+    (ff_ips, ff_cpu, ff_mem), (nf_ips, nf_cpu, nf_mem) = (summary[m] for m in MODELS)
+    print(
+        f"ratio factorflow/normflows: throughput {ff_ips / nf_ips:.2f}x (wall), "
+        f"{nf_cpu / ff_cpu:.2f}x (CPU time), memory {ff_mem / nf_mem:.2f}x"
+    )
+    if args.profile:
+        for t in trainers:
+            print("\n" + profile_steps(t))
     return 0
 
 

@@ -37,7 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     total = args.speakers * args.words * args.clips_per_pair * args.frames
-    with tqdm(total=total, unit="frame", desc="synth", leave=False) as bar:
+    bars = []  # opened on the first finished clip, so that bad arguments print no bar
+
+    def progress(n: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="frame", desc="synth", leave=False))
+        bars[0].update(n)
+
+    try:
         summary = generate(
             args.out,
             size=args.size,
@@ -50,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
             val_fraction=args.val_fraction,
             overwrite=args.overwrite,
             workers=args.workers,
-            progress=bar.update,
+            progress=progress,
         )
+    finally:
+        for bar in bars:
+            bar.close()
     if args.sheet:
         meta = SynthMeta.load(args.out)
         sizes = sorted({meta.size, 128})

@@ -25,6 +25,7 @@ class AFConfig:
     num_words: int = 0  # vocabulary size; 0 = taken from the training data by `train`
     cls_hidden: int = 128
     joint: bool = False  # fine-tune the flow jointly (else the flow is frozen: thesis stage 2)
+    cache_latents: bool = True  # frozen flow: encode each training frame once (bin centre)
     stage1_steps: int = 1000  # Glow steps run by `train --model af` before stage 2
     glow_checkpoint: str = ""  # skip stage 1 and start from this Glow checkpoint
 

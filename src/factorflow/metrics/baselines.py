@@ -5,17 +5,18 @@ frame t with target frame min(t, T'-1).
 
 - copy-target: the target frame, unmoved. What is said is the target's, whose face it is is exact.
 - pixel-paste: the driver's own mouth pixels (the generator's mouth mask of the driver, grown a
-  little, plus the target's own mouth region) moved onto the target's mouth position and
+  little, plus the target's own mouth region), moved and scaled onto the target's mouth and
   Poisson-blended into the target frame. An upper reference for what is said, not for whose mouth
   says it.
 - glow-swap: Glow's level swap (`GlowModel.reenact`): finer latents from the driver frame, the top
   latent from the target. Uses the evaluated model's own flow.
 - glow-attribute: the Glow paper's attribute vectors. For each mouth factor k, the direction d_k is
-  the mean latent (all levels, flattened) of training frames in the factor's top quartile minus the
-  mean in its bottom quartile. A frame is reenacted as z_target + sum_k a_k d_k with the a_k that
-  best explain the latent difference z_driver - z_target in the span of the directions (least
-  squares). So the amount of each attribute is read from the driver frame itself, with no access to
-  its ground-truth factors, and only the attribute directions of the target's latent change.
+  the mean latent (all levels, flattened, centred on its clip's mean) of training frames in the
+  factor's top quartile minus the mean in its bottom quartile. A frame is reenacted as
+  z_target + sum_k a_k d_k with the a_k that best explain the latent difference z_driver - z_target
+  in the span of the directions (least squares). So the amount of each attribute is read from the
+  driver frame itself, with no access to its ground-truth factors, and only the attribute
+  directions of the target's latent change.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -48,11 +48,38 @@ class CopyTarget:
         return target_frames(target, len(driver)).clone()
 
 
-def _centroid(masks: Tensor) -> np.ndarray:
-    ys, xs = torch.nonzero(masks.bool().any(0), as_tuple=True)
+def _mouth_geometry(masks: Tensor) -> tuple[float, float, float]:
+    """(centre y, centre x, mean width) in pixels of a clip's mouth masks [T,H,W]."""
+    union = masks.bool().any(0)
+    ys, xs = torch.nonzero(union, as_tuple=True)
     if len(ys) == 0:
         raise ValueError("pixel-paste needs a non-empty mouth mask in every clip")
-    return np.array([ys.float().mean().item(), xs.float().mean().item()])
+    cols = masks.bool().any(1)  # [T,W]: columns each frame's mouth covers
+    widths = [float(c.nonzero().max() - c.nonzero().min() + 1) for c in cols if c.any()]
+    return float(ys.float().mean()), float(xs.float().mean()), sum(widths) / len(widths)
+
+
+def _align(frames: Tensor, source: tuple[float, float, float], dest: tuple[float, float, float]):
+    """Resample frames [T,C,H,W] (any dtype) so the source mouth (centre, width) lands on the
+    destination's: a scale about the mouth centre plus a shift. Bilinear for uint8 images,
+    nearest for masks (bool)."""
+    sy, sx, sw = source
+    dy, dx, dw = dest
+    t, _, h, w = frames.shape
+    scale = sw / dw
+    ys = (torch.arange(h, dtype=torch.float32) - dy) * scale + sy
+    xs = (torch.arange(w, dtype=torch.float32) - dx) * scale + sx
+    gy, gx = torch.meshgrid((ys + 0.5) / h * 2 - 1, (xs + 0.5) / w * 2 - 1, indexing="ij")
+    grid = torch.stack([gx, gy], -1).expand(t, h, w, 2)
+    is_mask = frames.dtype == torch.bool
+    out = F.grid_sample(
+        frames.float(),
+        grid,
+        mode="nearest" if is_mask else "bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
+    return out > 0.5 if is_mask else out.round().clamp(0, 255).to(frames.dtype)
 
 
 def _grow(mask: Tensor, pixels: int) -> Tensor:
@@ -66,7 +93,9 @@ def _grow(mask: Tensor, pixels: int) -> Tensor:
 class PixelPaste:
     """Driver mouth pixels Poisson-blended onto the target frame (needs both clips' mouth masks).
 
-    `grow` is the mask dilation in pixels (default: 1/32 of the frame side, at least 1).
+    The driver frame is first moved and scaled so that its mouth (mask centre, mean mask width
+    over the clip) sits on the target's. `grow` is the mask dilation in pixels (default: 1/32 of
+    the frame side, at least 1).
     """
 
     name: ClassVar[str] = "pixel-paste"
@@ -83,22 +112,20 @@ class PixelPaste:
                 f"need one mask per frame: driver {len(driver)} frames, {driver_masks.shape[0]} "
                 f"masks; target {len(target)} frames, {target_masks.shape[0]} masks"
             )
-        h, w = driver.shape[-2:]
+        h = driver.shape[-2]
         grow = self.grow if self.grow is not None else max(1, round(h / 32))
-        dy, dx = np.rint(_centroid(target_masks) - _centroid(driver_masks)).astype(int)
-        tgt = target_frames(target, len(driver))
-        tgt_masks = target_frames(target_masks, len(driver)).bool()
-        # The target's own mouth, in driver coordinates, is replaced too: else its lips would
-        # show around a smaller pasted mouth.
-        own = torch.roll(tgt_masks, (-int(dy), -int(dx)), (1, 2))
+        src, dst = _mouth_geometry(driver_masks), _mouth_geometry(target_masks)
+        moved = _align(driver.cpu(), src, dst)
+        moved_masks = _align(driver_masks.cpu().bool()[:, None], src, dst)[:, 0]
+        tgt = target_frames(target.cpu(), len(driver))
+        # The target's own mouth is replaced too: else its lips would show around a smaller one.
+        own = target_frames(target_masks.cpu().bool(), len(driver))
         out = []
         for t in range(len(driver)):
-            region = _grow(driver_masks[t].bool() | own[t], grow)
             blended = poisson_blend(
-                driver[t].permute(1, 2, 0).cpu().numpy(),
-                tgt[t].permute(1, 2, 0).cpu().numpy(),
-                region.cpu().numpy(),
-                offset=(int(dy), int(dx)),
+                moved[t].permute(1, 2, 0).numpy(),
+                tgt[t].permute(1, 2, 0).numpy(),
+                _grow(moved_masks[t] | own[t], grow).numpy(),
             )
             out.append(torch.from_numpy(blended).permute(2, 0, 1))
         return torch.stack(out).to(driver.device)
@@ -148,32 +175,33 @@ class GlowAttribute:
     def fit(
         cls,
         glow: GlowModel,
-        frames: Tensor,
+        clips: Tensor,
         factors: Tensor,
         factor_names: list[str],
         quantile: float = 0.25,
-        batch_size: int = 64,
     ) -> GlowAttribute:
-        """Directions from uint8 frames [N,3,H,W] labelled with factors [N,K].
+        """Directions from uint8 clips [N,T,3,H,W] labelled per frame with factors [N,T,K].
 
-        A factor whose bottom and top quantiles coincide (it hardly varies) gets no direction.
+        Latents are centred on their clip's mean first: identity is constant within a clip, so
+        the contrast between top- and bottom-quantile frames is a mouth contrast and not an
+        accident of which people happen to fall in each bin. A factor whose quantiles coincide
+        (it hardly varies) gets no direction.
         """
-        factors = factors.double()
-        lo = torch.quantile(factors, quantile, dim=0)
-        hi = torch.quantile(factors, 1 - quantile, dim=0)
+        flat = factors.flatten(0, 1).double()
+        lo = torch.quantile(flat, quantile, dim=0)
+        hi = torch.quantile(flat, 1 - quantile, dim=0)
         usable = hi > lo
         if not usable.any():
-            raise ValueError(f"no mouth factor varies in the {len(frames)} frames given")
-        low_sum = high_sum = None
-        low_n = (factors <= lo).sum(0).double()
-        high_n = (factors >= hi).sum(0).double()
-        for i in range(0, len(frames), batch_size):
-            z = _flat(glow.encode(frames[i : i + batch_size])).double().cpu()
-            f = factors[i : i + batch_size]
-            lows, highs = (f <= lo).double().T @ z, (f >= hi).double().T @ z
-            low_sum = lows if low_sum is None else low_sum + lows
-            high_sum = highs if high_sum is None else high_sum + highs
-        directions = high_sum / high_n[:, None] - low_sum / low_n[:, None]
+            raise ValueError(f"no mouth factor varies in the {len(clips)} clips given")
+        low_sum = high_sum = 0.0
+        for clip, f in zip(clips, factors.double(), strict=True):
+            z = _flat(glow.encode(clip)).double().cpu()
+            z = z - z.mean(0, keepdim=True)
+            low_sum = low_sum + (f <= lo).double().T @ z
+            high_sum = high_sum + (f >= hi).double().T @ z
+        low_n = (flat <= lo).sum(0).double()[:, None]
+        high_n = (flat >= hi).sum(0).double()[:, None]
+        directions = high_sum / high_n - low_sum / low_n
         names = [n for n, u in zip(factor_names, usable.tolist(), strict=True) if u]
         return cls(glow, directions[usable].float(), names)
 

@@ -236,7 +236,11 @@ class LinearProbe(nn.Module):
 
 
 def _standardiser(x: Tensor) -> tuple[Tensor, Tensor]:
-    return x.mean(0), x.std(0, unbiased=False).clamp(min=1e-6)
+    """Per-feature mean and scale of x [N,D]. The scale is floored at a tenth of the average one:
+    a feature that hardly moves in training (a flat background) must not be blown up into a huge
+    input on test rows where it moves a little."""
+    std = x.std(0, unbiased=False)
+    return x.mean(0), std.clamp(min=max(0.1 * float(std.mean()), 1e-12))
 
 
 def fit_linear_probe(

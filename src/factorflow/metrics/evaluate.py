@@ -244,7 +244,7 @@ def _on(module: FlowModel, reenact: Callable[[Tensor, Tensor], Tensor]) -> Metho
 
 
 def _baselines(
-    chosen: list[str], model: FlowModel, config: Config, train: ClipSet, attribute_frames: int
+    chosen: list[str], model: FlowModel, config: Config, train: ClipSet, attribute_clips: int
 ) -> tuple[dict[str, Method], dict[str, str], FlowModel | None]:
     """The chosen baselines as Methods, the ones skipped (name -> why), and the Glow view."""
     methods: dict[str, Method] = {}
@@ -269,11 +269,10 @@ def _baselines(
         else:
             methods["glow-swap"] = _on(view, view.reenact)
     if "glow-attribute" in chosen:
-        frames = train.frames.flatten(0, 1)
-        idx = _spread(len(frames), attribute_frames)
-        log.info("fitting attribute vectors on %d training frames", len(idx))
+        idx = _spread(len(train.clips), attribute_clips)
+        log.info("fitting attribute vectors on %d training clips", len(idx))
         attribute = GlowAttribute.fit(
-            view, frames[idx], train.mouth.flatten(0, 1)[idx], list(MOUTH_FACTORS)
+            view, train.frames[idx], train.mouth[idx], list(MOUTH_FACTORS)
         )
         methods["glow-attribute"] = _on(view, attribute.reenact)
     return methods, skipped, view
@@ -334,9 +333,9 @@ def evaluate(
     out: str | Path | None = None,
     judge_steps: int = 600,
     word_steps: int = 1500,
-    likelihood_frames: int = 512,
-    noise_draws: int = 4,
-    attribute_frames: int = 4096,
+    likelihood_frames: int = 256,
+    noise_draws: int = 2,
+    attribute_clips: int = 128,
     sheet_pairs: int = 3,
 ) -> dict[str, Any]:
     """Evaluate a trained model (run folder, checkpoint folder, or an in-memory (model, config))
@@ -360,7 +359,7 @@ def evaluate(
     judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
 
     methods = {config.model: _on(model, model.reenact)}
-    baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_frames)
+    baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_clips)
     methods.update(baseline_methods)
 
     pair_list = make_pairs(test.clips, pairs, seed)

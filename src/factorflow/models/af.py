@@ -92,6 +92,28 @@ class AFModel(FlowModel):
             x, _ = self.flow.inverse(zs)
         return postprocess(x, self.n_bits)
 
+    def _cached_latents(self, flat: Tensor, index: Tensor, t: int) -> list[Tensor]:
+        """Latents of a batch of clips from a frozen flow, encoded once per clip (bin centre).
+
+        A frozen flow maps a frame to the same latent at every step, so stage 2 need not run the
+        flow again: with the cache, an epoch after the first costs only the encoders. Training
+        batches only (`index` is an index into the training set).
+        """
+        if not hasattr(self, "_latents"):
+            self._latents: dict[int, list[Tensor]] = {}
+        keys = index.tolist()
+        missing = [i for i, k in enumerate(keys) if k not in self._latents]
+        if missing:
+            rows = torch.tensor(missing)
+            frames = flat.view(len(keys), t, *flat.shape[1:])[rows].flatten(0, 1)
+            with torch.no_grad():
+                zs = self.encode(frames).zs
+            for j, i in enumerate(missing):
+                self._latents[keys[i]] = [z[j * t : (j + 1) * t] for z in zs]
+        return [
+            torch.cat([self._latents[k][lvl] for k in keys]) for lvl in range(len(self.encoders))
+        ]
+
     # -- training ------------------------------------------------------------------------
     def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
         frames = batch["frames"]
@@ -99,7 +121,11 @@ class AFModel(FlowModel):
         if b < 2 or t < 2:
             raise ValueError(f"AF needs batches of >= 2 clips of >= 2 frames, got {b}x{t}")
         flat = frames.flatten(0, 1)
-        zs, logdet, kept = self.encode(flat, rand)
+        cached = self.training and self.cfg.cache_latents and not self.cfg.joint
+        if not cached or "index" not in batch:
+            zs, logdet, kept = self.encode(flat, rand)
+        else:
+            zs = self._cached_latents(flat, batch["index"], t)
         ss, rs = self.split(zs)
         perm = L.derangement(t, b, rand.rand)
         target = L.derangement(b, 1, rand.rand)[0]

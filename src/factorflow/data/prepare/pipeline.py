@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -256,6 +257,46 @@ def _detect(job: PrepareJob, report: VideoReport, static: bool) -> np.ndarray:
     return np.stack(detections)
 
 
+class FaceTrack(NamedTuple):
+    """Landmarks [N,478,2] (gaps bridged), alignment matrices [N,2,3] (NaN where unusable),
+    usable and bridged frames (bool [N]); `detected` counts frames where a face was found."""
+
+    landmarks: np.ndarray
+    matrices: np.ndarray
+    usable: np.ndarray
+    bridged: np.ndarray
+
+    @property
+    def detected(self) -> int:
+        return int((self.usable & ~self.bridged).sum())
+
+
+def track_faces(
+    landmarks: np.ndarray,
+    size: int,
+    fps: float,
+    max_gap_s: float = 0.2,
+    smooth_s: float = 0.04,
+    source: str = "video",
+) -> FaceTrack:
+    """Raw per-frame landmarks (NaN where no face) -> bridged, smoothed, aligned track.
+
+    Short gaps are interpolated, long ones left unusable; the five points are smoothed in time
+    before the similarity transforms to the template of a `size` crop are estimated. A video with
+    no face at all is an error naming `source`.
+    """
+    found = ~np.isnan(landmarks[:, 0, 0])
+    if not found.any():
+        raise ValueError(f"no face found in {source} (checked {len(found)} frames)")
+    usable, bridged = fill_gaps(found, max_gap=round(max_gap_s * fps))
+    landmarks = interpolate_missing(landmarks, bridged)
+    matrices = np.full((len(usable), 2, 3), np.nan)
+    for start, stop in runs(usable):
+        points = smooth_track(five_points(landmarks[start:stop]), smooth_s * fps)
+        matrices[start:stop] = alignment_transforms(points, size)
+    return FaceTrack(landmarks, matrices, usable, bridged)
+
+
 def _process(
     job: PrepareJob,
     out_dir: Path,
@@ -268,20 +309,18 @@ def _process(
     source = job.source
     fps = job.fps or video_info(source).fps
     report = VideoReport(source=source, fps=fps)
-    landmarks = _detect(job, report, settings.static)
-    found = ~np.isnan(landmarks[:, 0, 0])
-    report.frames, report.detected = len(found), int(found.sum())
-    if not found.any():
-        raise ValueError(f"no face found in {source} (checked {report.frames} frames)")
-    usable, bridged = fill_gaps(found, max_gap=round(settings.max_gap_s * fps))
-    landmarks = interpolate_missing(landmarks, bridged)
+    track = track_faces(
+        _detect(job, report, settings.static),
+        settings.size,
+        fps,
+        settings.max_gap_s,
+        settings.smooth_s,
+        source,
+    )
+    landmarks, matrices, usable, bridged = track
+    report.frames, report.detected = len(usable), track.detected
     report.interpolated = int(bridged.sum())
     report.dropped = int((~usable).sum())
-
-    matrices = np.full((len(usable), 2, 3), np.nan)
-    for start, stop in runs(usable):
-        points = smooth_track(five_points(landmarks[start:stop]), settings.smooth_s * fps)
-        matrices[start:stop] = alignment_transforms(points, settings.size)
 
     plan = _plan_clips(usable, job.segments, job.word, settings)
     if job.segments is not None:

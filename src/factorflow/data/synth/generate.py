@@ -178,7 +178,7 @@ def generate(
         raise
     seconds = time.perf_counter() - start
     n_frames = len(meta.all_clips) * frames
-    log.info("wrote %d frames to %s in %.1f s", n_frames, out, seconds)
+    log.debug("wrote %d frames to %s in %.1f s", n_frames, out, seconds)
     return {
         "out": str(out),
         "size": size,

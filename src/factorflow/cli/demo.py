@@ -1,0 +1,25 @@
+"""`factorflow demo`: the main job on the built-in default (see factorflow.demo)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train the AF model now instead of loading the shipped checkpoint",
+    )
+    p.add_argument("--pairs", type=int, default=24, help="evaluation (target, driver) pairs")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from factorflow.demo import run_demo
+
+    result = run_demo(args.out, train=args.train, pairs=args.pairs, progress=not args.no_progress)
+    print(f"demo done in {result.seconds / 60:.1f} min: open {result.out / 'index.html'}")
+    return 0

@@ -1,0 +1,214 @@
+"""Reenact real video: align both faces, run the model on the crops, paste the mouth back.
+
+driver video + target image/video
+  -> landmarks (MediaPipe) and similarity alignment to the model's framing (as `prepare` does)
+  -> model.reenact(driver crops, target crops)            (s from the target, r from the driver)
+  -> temporal smoothing of the generated crops
+  -> each crop warped back with the inverse alignment into the full-resolution target frame and
+     Poisson-blended over a mouth mask from the target's landmarks (every outside pixel pinned;
+     each frame solved on its own, so no error is carried from frame to frame).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from factorflow.config import Config
+from factorflow.data.prepare import detect_landmarks, inverse, warp
+from factorflow.data.prepare.landmarks import MOUTH_CORNERS, inner_lip_opening
+from factorflow.data.prepare.pipeline import FaceTrack, track_faces
+from factorflow.models.base import FlowModel
+from factorflow.reenact.poisson import seamless_clone
+
+log = logging.getLogger(__name__)
+
+# MediaPipe Face Mesh outer lip contour.
+OUTER_LIPS = (
+    61,
+    146,
+    91,
+    181,
+    84,
+    17,
+    314,
+    405,
+    321,
+    375,
+    291,
+    409,
+    270,
+    269,
+    267,
+    0,
+    37,
+    39,
+    40,
+    185,
+)
+MOUTH_MASK_SCALE = 1.6  # grow the lip polygon about the mouth centre: room for opening and jaw
+
+
+@dataclass
+class RealReenactment:
+    frames: np.ndarray  # uint8 [T,H,W,3]: target frames with the generated mouth pasted in
+    crops: np.ndarray  # uint8 [T,S,S,3]: the model's output crops
+    driver_crops: np.ndarray
+    target_crops: np.ndarray
+    side_by_side: np.ndarray  # driver | target | result at the target's height
+    target_index: np.ndarray  # int [T]: target frame used for driver frame t
+    driver_track: FaceTrack
+    target_track: FaceTrack
+
+
+def track(frames: np.ndarray, size: int, fps: float, what: str) -> FaceTrack:
+    """Landmarks and alignment of every frame; frames without a usable face borrow the nearest
+    usable one's, so the clip keeps its length. No face at all is an error naming `what`."""
+    static = len(frames) == 1
+    result = track_faces(detect_landmarks(frames, static_image_mode=static), size, fps, source=what)
+    usable = np.flatnonzero(result.usable)
+    nearest = usable[np.abs(np.arange(len(frames))[:, None] - usable[None]).argmin(1)]
+    missing = int((~result.usable).sum())
+    if missing:
+        log.warning(
+            "%s: %d of %d frames have no usable face; nearest face used", what, missing, len(frames)
+        )
+    return FaceTrack(
+        result.landmarks[nearest], result.matrices[nearest], result.usable, result.bridged
+    )
+
+
+def crops(frames: np.ndarray, face: FaceTrack, size: int) -> np.ndarray:
+    return np.stack([warp(f, m, size) for f, m in zip(frames, face.matrices, strict=True)])
+
+
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 [H,W] mask of the mouth region: the outer lips grown about the mouth centre."""
+    from PIL import ImageDraw
+
+    lips = landmarks[list(OUTER_LIPS)]
+    centre = landmarks[list(MOUTH_CORNERS)].mean(0)
+    poly = centre + MOUTH_MASK_SCALE * (lips - centre)
+    image = Image.new("L", (shape[1], shape[0]), 0)
+    ImageDraw.Draw(image).polygon([tuple(p) for p in poly], fill=1)
+    return np.asarray(image, np.uint8)
+
+
+def smooth_time(frames: torch.Tensor) -> torch.Tensor:
+    """[T,3,H,W] uint8 -> the same with a (1/4, 1/2, 1/4) temporal filter (ends replicated)."""
+    if len(frames) < 3:
+        return frames
+    x = frames.float()
+    padded = torch.cat([x[:1], x, x[-1:]])
+    out = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def ping_pong(n: int, length: int) -> np.ndarray:
+    """Indices 0..length-1 back and forth, n of them: a short target clip loops smoothly."""
+    if length == 1:
+        return np.zeros(n, int)
+    cycle = np.concatenate([np.arange(length), np.arange(length - 2, 0, -1)])
+    return cycle[np.arange(n) % len(cycle)]
+
+
+def _resize_height(frames: np.ndarray, height: int) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    width = max(1, round(w * height / h))
+    return np.stack(
+        [np.asarray(Image.fromarray(f).resize((width, height), Image.BILINEAR)) for f in frames]
+    )
+
+
+def reenact_video(
+    model: FlowModel,
+    config: Config,
+    driver: np.ndarray,
+    target: np.ndarray,
+    fps: float = 25.0,
+    device: str = "cpu",
+    smooth: bool = True,
+) -> RealReenactment:
+    """Full-resolution driver [T,H,W,3] and target [T',H',W',3] uint8 -> the target saying it."""
+    size = config.data.size
+    d_track = track(driver, size, fps, "driver")
+    t_track = track(target, size, fps, "target")
+    d_crops, t_crops = crops(driver, d_track, size), crops(target, t_track, size)
+    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device)  # noqa: E731
+    out = model.reenact(to_t(d_crops), to_t(t_crops)).cpu()
+    if smooth:
+        out = smooth_time(out)
+    out_crops = out.permute(0, 2, 3, 1).numpy()
+    index = ping_pong(len(driver), len(target))
+    height, width = target.shape[1:3]
+    frames = []
+    for crop, j in zip(out_crops, index, strict=True):
+        back = warp(crop, inverse(t_track.matrices[j]), (height, width))
+        # Only where the crop covers the frame: pixels warped from outside it are edge copies.
+        cover = (
+            warp(
+                np.full((size, size, 1), 255, np.uint8),
+                inverse(t_track.matrices[j]),
+                (height, width),
+            )[..., 0]
+            > 250
+        )
+        mask = mouth_mask(t_track.landmarks[j], (height, width)) & cover
+        frames.append(seamless_clone(back, target[j], mask) if mask.any() else target[j].copy())
+    frames = np.stack(frames)
+    sbs = np.concatenate([_resize_height(driver, height), target[index], frames], axis=2)
+    return RealReenactment(frames, out_crops, d_crops, t_crops, sbs, index, d_track, t_track)
+
+
+def lip_sync_metrics(driver: np.ndarray, result: RealReenactment, target: np.ndarray) -> dict:
+    """Real clips have no ground truth; measure what can be measured from landmarks and pixels.
+
+    - opening_corr: Pearson r between the driver's and the output's inner-lip opening
+      (gap / mouth width, MediaPipe landmarks, detected afresh on the output);
+    - target_opening_corr: the same for the unmodified target frames (the no-reenactment floor);
+    - identity_shift: mean displacement of the non-mouth landmarks of the output from the target's,
+      in units of the target's inter-ocular distance (0 = same face geometry);
+    - psnr_outside_mouth: the output against the target outside the pasted mouth region.
+    """
+    out_lms = detect_landmarks(result.frames)
+    found = ~np.isnan(out_lms[:, 0, 0])
+    d_open = inner_lip_opening(result.driver_track.landmarks)
+    o_open = inner_lip_opening(out_lms)
+    t_open = inner_lip_opening(result.target_track.landmarks[result.target_index])
+    t_lms = result.target_track.landmarks[result.target_index]
+    eyes = np.linalg.norm(t_lms[:, 33] - t_lms[:, 263], axis=-1)
+    keep = np.setdiff1d(np.arange(out_lms.shape[1]), _mouth_region_points(t_lms[0]))
+    shift = np.linalg.norm(out_lms[:, keep] - t_lms[:, keep], axis=-1).mean(1) / eyes
+    masks = np.stack([mouth_mask(t, target.shape[1:3]) for t in t_lms]).astype(bool)
+    diff = (result.frames.astype(np.float64) - target[result.target_index]) ** 2
+    mse = diff[~np.broadcast_to(masks[..., None], diff.shape)].mean()
+    return {
+        "frames": int(len(found)),
+        "output_face_found": int(found.sum()),
+        "opening_corr": _pearson(d_open[found], o_open[found]),
+        "target_opening_corr": _pearson(d_open, t_open),
+        "driver_opening_range": [float(np.nanmin(d_open)), float(np.nanmax(d_open))],
+        "output_opening_range": [float(np.nanmin(o_open[found])), float(np.nanmax(o_open[found]))],
+        "identity_shift_iod": float(np.nanmean(shift[found])),
+        "psnr_outside_mouth": float(10 * np.log10(255.0**2 / max(mse, 1e-12))),
+    }
+
+
+def _mouth_region_points(landmarks: np.ndarray) -> np.ndarray:
+    """Indices of landmarks inside the grown mouth polygon (excluded from the identity shift)."""
+    from matplotlib.path import Path as MplPath
+
+    lips = landmarks[list(OUTER_LIPS)]
+    centre = landmarks[list(MOUTH_CORNERS)].mean(0)
+    poly = MplPath(centre + MOUTH_MASK_SCALE * (lips - centre))
+    return np.flatnonzero(poly.contains_points(landmarks))
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
