@@ -102,11 +102,10 @@ def test_two_gloo_processes_equal_one_process(tiny_lrw: Path, tmp_path: Path) ->
         "--max-steps",
         "6",
         "--no-progress",
-        *OVERRIDES,
     ]
     one = tmp_path / "one"
     subprocess.run(
-        _cli(*common, "--out", str(one), "data.batch_size=8"),
+        _cli(*common, "--out", str(one), *OVERRIDES, "data.batch_size=8"),
         check=True,
         env=_env(),
         capture_output=True,
@@ -123,7 +122,7 @@ def test_two_gloo_processes_equal_one_process(tiny_lrw: Path, tmp_path: Path) ->
         "factorflow.cli.main",
     ]
     out = subprocess.run(
-        [*launcher, *common, "--out", str(two), "data.batch_size=4"],
+        [*launcher, *common, "--out", str(two), *OVERRIDES, "data.batch_size=4"],
         env=_env(),
         capture_output=True,
         text=True,

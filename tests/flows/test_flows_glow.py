@@ -199,6 +199,27 @@ def test_sampling_shapes_given_latents_and_temperature_zero_is_the_prior_mean() 
         torch.testing.assert_close(x, glow.inverse(glow.sample_latents(2, temperature=0.0))[0])
 
 
+@pytest.mark.parametrize("prior_cond", ["kept", "cond"])
+def test_sampled_latents_are_standard_normal_under_their_priors(prior_cond: str) -> None:
+    # Sampling and prior_params must agree: standardised samples are N(0, 1) at every level.
+    torch.manual_seed(0)
+    kw = {"cond_channels": 2, "top_cond": True} if prior_cond == "cond" else {}
+    config = GlowConfig(**TINY, coupling="affine", prior_cond=prior_cond, **kw)
+    glow = randomize_(Glow(config), scale=0.1).eval()
+    n = 400
+    cond = _cond(config, n) if config.cond_channels else None
+    with torch.no_grad():
+        zs = glow.sample_latents(n, 1.0, cond, generator=torch.Generator().manual_seed(0))
+        for level in range(config.levels):
+            mean, logstd = glow.prior_params(level, zs, cond)
+            assert logstd.std() > 0.01, "randomised priors vary"
+            eps = (zs[level] - mean) * torch.exp(-logstd)
+            assert abs(eps.mean().item()) < 0.02 and abs(eps.std().item() - 1.0) < 0.02
+        zs_hot = glow.sample_latents(n, 0.5, cond)
+        mean, logstd = glow.prior_params(0, zs_hot, cond)
+        assert abs(((zs_hot[0] - mean) * torch.exp(-logstd)).std().item() - 0.5) < 0.02
+
+
 def test_sampling_is_reproducible_with_a_generator() -> None:
     glow = Glow(GlowConfig(**TINY)).eval()
     with torch.no_grad():

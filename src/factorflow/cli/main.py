@@ -29,7 +29,9 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="factorflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="factorflow", description="Flow-based disentanglement for mouth reenactment."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():

@@ -14,9 +14,9 @@ def _random_rotation(num_channels: int) -> Tensor:
 
 
 def _mix(x: Tensor, weight: Tensor) -> Tensor:
-    # bmm with the weight expanded over the batch beats conv2d with a 1x1 kernel on CPU (about 2x
-    # at the finest level of the cpu-small benchmark) and torch.matmul, which folds the batch into
-    # the rows and copies a transposed input.
+    # bmm with the weight expanded over the batch: on CPU about 2x faster than conv2d with a 1x1
+    # kernel at batch 16 (finest level of the cpu-small benchmark), on par at batch 4, and faster
+    # than torch.matmul, which folds the batch into the rows and copies a transposed input.
     b, c, h, w = x.shape
     return torch.bmm(weight.expand(b, c, c), x.reshape(b, c, h * w)).view(b, c, h, w)
 

@@ -59,7 +59,9 @@ def _mouth_geometry(masks: Tensor) -> tuple[float, float, float]:
     return float(ys.float().mean()), float(xs.float().mean()), sum(widths) / len(widths)
 
 
-def _align(frames: Tensor, source: tuple[float, float, float], dest: tuple[float, float, float]):
+def _align(
+    frames: Tensor, source: tuple[float, float, float], dest: tuple[float, float, float]
+) -> Tensor:
     """Resample frames [T,C,H,W] (any dtype) so the source mouth (centre, width) lands on the
     destination's: a scale about the mouth centre plus a shift. Bilinear for uint8 images,
     nearest for masks (bool)."""

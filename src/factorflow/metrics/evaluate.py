@@ -35,6 +35,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from factorflow.config import Config
+from factorflow.data.readers import load_image
 from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
 from factorflow.engine.io import atomic_write_text
 from factorflow.flows.likelihood import bits_per_dim, postprocess
@@ -91,9 +92,7 @@ def load_clips(meta: SynthMeta, split: str) -> ClipSet:
         raise ValueError(f"{meta.root}: the {split} split has no clips")
     frames, masks = [], []
     for clip in clips:
-        frames.append(
-            np.stack([np.asarray(Image.open(meta.root / f).convert("RGB")) for f in clip.files])
-        )
+        frames.append(np.stack([load_image(meta.root / f) for f in clip.files]))
         with np.load(meta.root / clip.mask) as npz:
             masks.append(npz["masks"])
     lengths = {len(f) for f in frames}
@@ -217,8 +216,8 @@ def _likelihood(
         for i in range(0, len(frames), batch_size):
             batch = frames[i : i + batch_size].to(model.device)
             x = dequantize(batch, n_bits, None)
-            zs, logdet = flow(x)
-            log_prob = logdet + sum(flow.prior_log_prob(zs))
+            zs, logdet, kept = flow.encode(x)
+            log_prob = logdet + sum(flow.prior_log_prob(zs, kept=kept))
             centre.append(bits_per_dim(log_prob, dims, n_bits).cpu())
             back, _ = flow.inverse(zs)
             err = max(err, float((back - x).abs().max()))
@@ -343,7 +342,8 @@ def evaluate(
 
     `baselines`: "all", "none", or names from BASELINES (list or comma-separated). With `out`
     (a .json path) the report is also written there, with OUT.md (tables) and OUT.png (contact
-    sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs).
+    sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs),
+    and lists them under "files".
     """
     model, config, source, run_dir = _load_model(checkpoint_or_model, device)
     meta = SynthMeta.load(data_dir)
@@ -436,7 +436,9 @@ def evaluate(
         ],
     }
     if out is not None:
-        write_report(report, Path(out), _sheet(test, pair_list, truth, outputs, sheet_pairs))
+        out = Path(out)
+        report["files"] = [str(p) for p in report_paths(out)]
+        write_report(report, out, _sheet(test, pair_list, truth, outputs, sheet_pairs))
     return report
 
 
@@ -546,13 +548,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_report(report: dict[str, Any], out: Path, sheet: np.ndarray | None = None) -> list[Path]:
-    """Write OUT (JSON), OUT.md and, given a sheet, OUT.png -> the paths written."""
-    out = Path(out)
-    written = [out, out.with_suffix(".md")]
-    atomic_write_text(out, json.dumps(_jsonable(report), indent=1, allow_nan=False) + "\n")
-    atomic_write_text(written[1], markdown(report))
+def report_paths(out: Path) -> list[Path]:
+    """OUT (JSON), OUT.md (tables), OUT.png (contact sheet)."""
+    return [out, out.with_suffix(".md"), out.with_suffix(".png")]
+
+
+def write_report(report: dict[str, Any], out: Path, sheet: np.ndarray | None = None) -> None:
+    """Write the report to `report_paths(out)` (the PNG only given a sheet), each atomically."""
+    json_path, md_path, png_path = report_paths(Path(out))
+    atomic_write_text(json_path, json.dumps(_jsonable(report), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(md_path, markdown(report))
     if sheet is not None:
-        written.append(out.with_suffix(".png"))
-        save_png(sheet, written[2])
-    return written
+        save_png(sheet, png_path)

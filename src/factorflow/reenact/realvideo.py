@@ -145,18 +145,12 @@ def reenact_video(
     out_crops = out.permute(0, 2, 3, 1).numpy()
     index = ping_pong(len(driver), len(target))
     height, width = target.shape[1:3]
+    ones = np.full((size, size, 3), 255, np.uint8)
     frames = []
     for crop, j in zip(out_crops, index, strict=True):
         back = warp(crop, inverse(t_track.matrices[j]), (height, width))
         # Only where the crop covers the frame: pixels warped from outside it are edge copies.
-        cover = (
-            warp(
-                np.full((size, size, 1), 255, np.uint8),
-                inverse(t_track.matrices[j]),
-                (height, width),
-            )[..., 0]
-            > 250
-        )
+        cover = warp(ones, inverse(t_track.matrices[j]), (height, width))[..., 0] > 250
         mask = mouth_mask(t_track.landmarks[j], (height, width)) & cover
         frames.append(seamless_clone(back, target[j], mask) if mask.any() else target[j].copy())
     frames = np.stack(frames)

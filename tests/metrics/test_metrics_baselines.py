@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from factorflow.config import load_config
+from factorflow.data.synth import MOUTH_FACTORS, SynthMeta, generate
+from factorflow.flows import Glow, GlowConfig
+from factorflow.metrics.baselines import CopyTarget, GlowAttribute, PixelPaste, glow_view
+from factorflow.metrics.evaluate import load_clips
+from factorflow.models import build_model
+from factorflow.models.glow import GlowModel, dequantize
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "data"
+    generate(root, size=16, frames=6, speakers=5, words=2, clips_per_pair=2, seed=3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def glow(tiny: Path) -> GlowModel:
+    torch.manual_seed(0)
+    config = load_config("tiny")
+    model = build_model(config)
+    frames = load_clips(SynthMeta.load(tiny), "train").frames.flatten(0, 1)[:32]
+    model.flow.initialize(dequantize(frames, config.flow.n_bits, None))
+    return model.eval()
+
+
+def test_copy_target_pairs_driver_frames_with_target_frames():
+    driver = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
+    target = torch.arange(3, dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 4, 4)
+    out = CopyTarget().reenact(driver, target)
+    assert out.shape == driver.shape
+    assert out[:, 0, 0, 0].tolist() == [0, 1, 2, 2, 2]
+
+
+def test_pixel_paste_of_a_clip_onto_itself_is_exact(tiny: Path):
+    clips = load_clips(SynthMeta.load(tiny), "test")
+    frames, masks = clips.frames[0], clips.masks[0]
+    out = PixelPaste().reenact(frames, frames, driver_masks=masks, target_masks=masks)
+    assert torch.equal(out, frames)
+
+
+def test_pixel_paste_changes_the_mouth_and_keeps_the_rest(tiny: Path):
+    clips = load_clips(SynthMeta.load(tiny), "test")
+    speakers = [c.speaker for c in clips.clips]
+    d = next(i for i, s in enumerate(speakers) if s != speakers[0])
+    out = PixelPaste(grow=1).reenact(
+        clips.frames[d], clips.frames[0], driver_masks=clips.masks[d], target_masks=clips.masks[0]
+    )
+    target = clips.frames[0]
+    grown = torch.nn.functional.max_pool2d(clips.masks[0].float()[:, None], 9, 1, 4)[:, 0] > 0
+    far = ~grown  # well away from the target's mouth: only the driver mouth's reach remains
+    assert torch.equal(out.permute(0, 2, 3, 1)[far], target.permute(0, 2, 3, 1)[far])
+    inside = clips.masks[0]
+    assert not torch.equal(out.permute(0, 2, 3, 1)[inside], target.permute(0, 2, 3, 1)[inside])
+
+
+def test_glow_attribute_leaves_a_frame_driven_by_itself_alone(tiny: Path, glow: GlowModel):
+    clips = load_clips(SynthMeta.load(tiny), "train")
+    factors = clips.mouth.clone()
+    factors[..., 1] = 0.0  # a factor that never varies gets no direction
+    attr = GlowAttribute.fit(glow, clips.frames[:8], factors[:8], list(MOUTH_FACTORS))
+    assert "width" not in attr.factor_names and "opening" in attr.factor_names
+    dims = sum(torch.Size(s).numel() for s in glow.flow.latent_shapes)
+    assert attr.directions.shape == (len(attr.factor_names), dims)
+    target = clips.frames[0]
+    assert torch.equal(attr.reenact(target, target), glow.decode(glow.encode(target)))
+    driven = attr.reenact(clips.frames[1], target)
+    assert driven.shape == target.shape and not torch.equal(
+        driven, glow.decode(glow.encode(target))
+    )
+
+
+def test_glow_view_shares_the_models_flow():
+    config = load_config("tiny")
+    glow = build_model(config)
+    assert glow_view(glow, config) is glow
+
+    class Wrapped(nn.Module):
+        def __init__(self, flow: Glow) -> None:
+            super().__init__()
+            self.flow = flow
+
+    plain = Wrapped(Glow(config.flow))
+    view = glow_view(plain, config)
+    assert isinstance(view, GlowModel) and view.flow is plain.flow
+    cond = GlowConfig(
+        image_size=16, levels=2, steps=1, hidden=8, cond_channels=2, prior_cond="cond"
+    )
+    assert glow_view(Wrapped(Glow(cond)), config) is None

@@ -1,0 +1,133 @@
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import factorflow.metrics.evaluate as ev
+from factorflow.cli.main import main
+from factorflow.config import load_config, to_dict
+from factorflow.data.synth import SynthMeta, generate
+from factorflow.engine import checkpoint as ckpt
+from factorflow.models import build_model
+from factorflow.models.glow import dequantize
+
+FAST = {"judge_steps": 100, "word_steps": 200, "likelihood_frames": 32, "attribute_clips": 16}
+ROW_KEYS = {*ev.IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "data"
+    generate(root, size=16, frames=8, speakers=8, words=3, clips_per_pair=2, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_and_config(tiny: Path):
+    torch.manual_seed(0)
+    config = load_config("tiny")
+    model = build_model(config)
+    frames = ev.load_clips(SynthMeta.load(tiny), "train").frames.flatten(0, 1)[:32]
+    model.flow.initialize(dequantize(frames, config.flow.n_bits, None))
+    return model.eval(), config
+
+
+def _strict(text: str) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_pairs_are_deterministic_and_cross_speaker(tiny: Path):
+    clips = SynthMeta.load(tiny).clips("test")
+    pairs = ev.make_pairs(clips, 10, seed=4)
+    assert pairs == ev.make_pairs(clips, 10, seed=4)
+    assert pairs != ev.make_pairs(clips, 10, seed=5)
+    assert len(set(pairs)) == 10
+    assert all(clips[t].speaker != clips[d].speaker for t, d in pairs)
+    with pytest.raises(ValueError, match="pairs=1000"):
+        ev.make_pairs(clips, 1000)
+
+
+def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
+    meta = SynthMeta.load(tiny)
+    test = ev.load_clips(meta, "test")
+    judges = ev.train_judges(test, test, len(meta.words), steps=5, word_steps=5, seed=0)
+    scores = ev.score(
+        test.frames[:2],
+        test.frames[:2],
+        test.masks[:2],
+        test.words[:2],
+        test.mouth[:2, :, 0],
+        judges,
+    )
+    assert scores["psnr"] == scores["psnr_mask"] == scores["psnr_outside"] == ev.PSNR_CAP
+    assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_mask"] == pytest.approx(1.0)
+
+
+def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
+    out = tmp_path / "REPORT.json"
+    report = ev.evaluate(model_and_config, tiny, pairs=8, seed=0, out=out, **FAST)
+    saved = _strict(out.read_text())
+    assert saved["format"] == ev.FORMAT and saved["pairs"] == 8 and len(saved["pair_list"]) == 8
+    assert saved["files"] == [str(out), str(out.with_suffix(".md")), str(out.with_suffix(".png"))]
+
+    methods = saved["methods"]
+    assert list(methods) == ["glow", "copy-target", "pixel-paste", "glow-attribute", "ground-truth"]
+    assert "glow-swap" in saved["skipped"]  # the evaluated model is that Glow
+    for name, row in methods.items():
+        if name == "ground-truth":
+            assert set(row) == {"word_accuracy", "word_accuracy_ratio", "opening_corr"}
+        else:
+            assert set(row) == ROW_KEYS | {"frames_per_s"}
+            assert row["frames_per_s"] > 0
+    copy, paste = methods["copy-target"], methods["pixel-paste"]
+    # copy-target is the target itself: outside the mouth it is (nearly) exact
+    assert copy["psnr_outside"] > 40 and copy["ssim_outside"] > 0.98
+    assert copy["psnr_mask"] < copy["psnr_outside"]
+    # pixel paste only touches the mouth's surroundings (at 16 px SSIM's window spans the face)
+    assert paste["psnr_outside"] > methods["glow"]["psnr_outside"]
+    assert paste["ssim_outside"] > max(0.75, methods["glow"]["ssim_outside"])
+
+    leak = saved["leakage"]["glow"]
+    assert leak["chance_speaker"] == 0.5 and leak["chance_word"] == pytest.approx(1 / 3)
+    assert 0 <= leak["speaker_from_r"] <= 1
+    like = saved["likelihood"]
+    assert like["encode_decode_max_abs_error"] < 1e-4
+    assert like["encode_decode_uint8_mismatches"] == 0
+    assert 0 < like["bpd_bin_centre"] < 8 and 0 < like["bpd_noise"] < 8
+    assert saved["judges"]["test_clips"] == 12
+
+    md = out.with_suffix(".md").read_text()
+    for name in [*methods, "glow-swap"]:
+        assert f"| {name} |" in md
+    sheet = np.asarray(Image.open(out.with_suffix(".png")))
+    tile = 16 * (128 // 16)
+    assert sheet.shape[1] == (3 + 4) * tile  # driver, target, truth + 4 methods
+    assert report["methods"]["copy-target"] == pytest.approx(methods["copy-target"])
+
+
+def test_cli_evaluates_a_checkpoint(
+    tiny: Path, model_and_config, tmp_path: Path, monkeypatch, capsys
+):
+    model, config = model_and_config
+    run = tmp_path / "run"
+    ckpt.save(run, 1, model, None, to_dict(config))
+    fast = functools.partial(ev.evaluate, **FAST)
+    monkeypatch.setattr(ev, "evaluate", fast)
+    out = tmp_path / "eval" / "REPORT.json"
+    args = ["evaluate", "--checkpoint", str(run), "--data", str(tiny), "--out", str(out)]
+    assert main([*args, "--pairs", "4", "--baselines", "copy-target"]) == 0
+    report = _strict(out.read_text())
+    assert list(report["methods"]) == ["glow", "copy-target", "ground-truth"]
+    assert report["checkpoint"] == str(run)
+    assert "evaluated glow on 4 test pairs" in capsys.readouterr().out
+
+    assert main([*args[:-1], str(tmp_path / "report.txt")]) == 2
+    assert main([*args, "--baselines", "nonsense"]) == 2
+    assert "unknown baselines ['nonsense']" in capsys.readouterr().err
