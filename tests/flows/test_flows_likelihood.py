@@ -26,13 +26,14 @@ def test_preprocess_quantises_before_adding_noise() -> None:
 def test_postprocess_inverts_preprocess(n_bits: int) -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=gen)
-    quantised = (x // 2 ** (8 - n_bits)) * 2 ** (8 - n_bits)
+    step = 2 ** (8 - n_bits)
+    quantised = (x // step) * step + step // 2  # bin centres
     assert torch.equal(postprocess(preprocess(x, n_bits, noise=False), n_bits), quantised)
     noisy = postprocess(preprocess(x, n_bits, generator=gen), n_bits)
     assert (noisy.int() - quantised.int()).abs().max() <= 2 ** (8 - n_bits)
     assert (noisy == quantised).float().mean() > 0.99
     clamped = postprocess(torch.tensor([-3.0, 3.0]), n_bits)
-    assert clamped.tolist() == [0, (2**n_bits - 1) * 2 ** (8 - n_bits)]
+    assert clamped.tolist() == [step // 2, (2**n_bits - 1) * step + step // 2]
 
 
 def test_bits_per_dim_of_uniform_density_is_n_bits() -> None:

@@ -131,3 +131,26 @@ def test_cli_evaluates_a_checkpoint(
     assert main([*args[:-1], str(tmp_path / "report.txt")]) == 2
     assert main([*args, "--baselines", "nonsense"]) == 2
     assert "unknown baselines ['nonsense']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["af", "mi"])
+def test_factorized_and_conditional_models(tiny: Path, name: str):
+    config = load_config("tiny", {"model": name, "af": {"num_words": 3}})
+    torch.manual_seed(0)
+    model = build_model(config)
+    train = ev.load_clips(SynthMeta.load(tiny), "train")
+    if model.batch_kind == "frames":
+        model.initialize({"image": train.frames.flatten(0, 1)[:32]})
+    else:
+        model.initialize({"frames": train.frames[:4]})
+    fast = {**FAST, "judge_steps": 20, "word_steps": 20}
+    report = ev.evaluate((model.eval(), config), tiny, pairs=4, **fast)
+    like = report["likelihood"]
+    assert like["encode_decode_max_abs_error"] < 1e-4
+    if name == "mi":  # a conditional flow: no plain Glow to swap levels of
+        assert like["conditional"] and set(report["skipped"]) == {"glow-swap", "glow-attribute"}
+        assert list(report["leakage"]) == ["mi"]
+    else:  # AF runs on a plain Glow: its level swap is a baseline and is probed too
+        assert not like["conditional"] and not report["skipped"]
+        assert list(report["leakage"]) == ["af", "glow-swap"]
+        assert report["leakage"]["af"]["dims_r"] == report["leakage"]["af"]["dims_s"]

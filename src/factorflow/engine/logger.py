@@ -46,7 +46,9 @@ class RunLogger:
             return
         for name, images in grids.items():
             path = self.run_dir / "samples" / f"{name}_{step:08d}.png"
-            grid = save_grid(images, path)
+            # [rows, cols, 3, H, W] keeps its rows; [N, 3, H, W] is tiled square.
+            nrow = images.shape[1] if images.dim() == 5 else None
+            grid = save_grid(images.flatten(0, 1) if nrow else images, path, nrow=nrow)
             if self.writer is not None:
                 self.writer.add_image(name, grid, step, dataformats="HWC")
 

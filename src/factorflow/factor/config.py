@@ -38,16 +38,71 @@ class AFConfig:
             )
 
 
+MI_PRIOR_CONDS = ("cond", "kept+cond")
+MOUTH_REGIONS = ("framing",)
+FINE_LATENTS = ("driver", "prior")
+
+
 @dataclass(frozen=True)
 class MIConfig:
     """Mutual-information flow (METHOD.md section 4)."""
 
-    cond_channels: int = 8
-    mouth_region: str = "framing"  # "framing" (dataset's known mouth box) | "landmarks"
-    prior_cond: str = "kept+cond"  # "cond" (thesis) | "kept+cond"
-    coupling_cond: bool = False
-    beta: float = 0.5  # condition relevance weight is 1 + beta
-    w_infonce: float = 0.0
-    w_club: float = 0.0
-    w_resample: float = 1.0
+    cond_channels: int = 8  # channels of each level's condition map c_l
+    mouth_region: str = "framing"  # the dataset's known framing (batches carry no landmarks)
+    prior_cond: str = "kept+cond"  # split prior input: "cond" (thesis) | "kept+cond"
+    coupling_cond: bool = False  # also feed c_l to every coupling net of level l
+    # Condition relevance: the conditional prior's log-density counts 1 + beta times. 0 by
+    # default: beta > 0 rewards shrinking z_1..L-1 (the prior gains 1 + beta times what the
+    # log-determinant loses), so it bounds no MI; at 32x32, beta=0.5 shrank them 10x in 600
+    # steps, cost 0.3 bits/dim and left the hybrid's word classifier at chance.
+    beta: float = 0.0
+    w_infonce: float = 0.0  # InfoNCE lower bound on I(z_1..L-1; c), maximised
+    w_club: float = 0.0  # CLUB upper bound on I(z_L; c), minimised
+    w_resample: float = 1.0  # MSE of the image decoded from (z_L, z_1..L-1 resampled given c)
     resample_temperature: float = 0.7
+    # Mouth box as fractions of the frame side (x0, y0, x1, y1): prepared crops put the mouth
+    # centre at (0.50, 0.70), synthetic faces keep the mouth inside (0.31, 0.45)-(0.69, 0.88)
+    # (so the default also takes in the lower eyelids of some synthetic faces).
+    mouth_x0: float = 0.25
+    mouth_y0: float = 0.45
+    mouth_x1: float = 0.75
+    mouth_y1: float = 0.92
+    mouth_feather: float = 0.05  # width of the box's soft edge, a fraction of the side
+    cond_hidden: int = 32  # channels of the condition pyramid
+    critic_hidden: int = 64  # hidden units of the InfoNCE critic and of CLUB's q(c | z_L)
+    # Reenactment's z_1..L-1: "driver" (the driver's own latents, METHOD 4) or "prior" (the mean
+    # of their conditional prior given the driver's condition and the target's z_L).
+    fine_latents: str = "driver"
+
+    @property
+    def mouth_box(self) -> tuple[float, float, float, float]:
+        return (self.mouth_x0, self.mouth_y0, self.mouth_x1, self.mouth_y1)
+
+    def __post_init__(self) -> None:
+        if self.cond_channels < 1:
+            raise ValueError(f"mi.cond_channels must be >= 1, got {self.cond_channels}")
+        if self.mouth_region not in MOUTH_REGIONS:
+            raise ValueError(
+                f"mi.mouth_region must be one of {MOUTH_REGIONS} (batches carry frames only, no "
+                f"landmarks; prepared data is aligned so the box holds the mouth), "
+                f"got {self.mouth_region!r}"
+            )
+        if self.prior_cond not in MI_PRIOR_CONDS:
+            raise ValueError(
+                f"mi.prior_cond must be one of {MI_PRIOR_CONDS}, got {self.prior_cond!r}"
+            )
+        if self.fine_latents not in FINE_LATENTS:
+            raise ValueError(
+                f"mi.fine_latents must be one of {FINE_LATENTS}, got {self.fine_latents!r}"
+            )
+        x0, y0, x1, y1 = self.mouth_box
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise ValueError(
+                f"mi.mouth_x0..y1 must satisfy 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, "
+                f"got {self.mouth_box}"
+            )
+        if self.mouth_feather < 0:
+            raise ValueError(f"mi.mouth_feather must be >= 0, got {self.mouth_feather}")
+        for name in ("beta", "w_infonce", "w_club", "w_resample", "resample_temperature"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"mi.{name} must be >= 0, got {getattr(self, name)}")

@@ -8,19 +8,25 @@ from torch.nn import functional as F
 
 
 class FrameFeatures(nn.Module):
-    """Per-frame features of the relevant latents r_{1..L,t}: each level pooled to a small grid."""
+    """Per-frame features of the relevant latents r_{1..L,t}: a conv per level (signed latents
+    would cancel under plain pooling), pooled to a small grid, then one linear map."""
 
-    def __init__(self, shapes: list[tuple[int, int, int]], dim: int, grid: int = 4) -> None:
+    def __init__(
+        self, shapes: list[tuple[int, int, int]], dim: int, grid: int = 4, width: int = 16
+    ) -> None:
         super().__init__()
         self.grid = grid
-        size = sum(c * min(h, grid) * min(w, grid) for c, h, w in shapes)
+        self.convs = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, width, 3, padding=1), nn.ReLU()) for c, _, _ in shapes
+        )
+        size = sum(width * min(h, grid) * min(w, grid) for _, h, w in shapes)
         self.proj = nn.Sequential(nn.Linear(size, dim), nn.ReLU())
 
     def forward(self, rs: list[Tensor]) -> Tensor:
         """rs[l]: [N,C,H,W] -> [N, dim]."""
         parts = [
-            F.adaptive_avg_pool2d(r, (min(r.shape[2], self.grid), min(r.shape[3], self.grid)))
-            for r in rs
+            F.adaptive_avg_pool2d(conv(r), (min(r.shape[2], self.grid), min(r.shape[3], self.grid)))
+            for conv, r in zip(self.convs, rs, strict=True)
         ]
         return self.proj(torch.cat([p.flatten(1) for p in parts], 1))
 

@@ -48,11 +48,17 @@ def preprocess(
 
 def postprocess(x: Tensor, n_bits: int) -> Tensor:
     """Floats [B, C, H, W] in [-0.5, 0.5] -> uint8 images: the ``n_bits`` bin containing each
-    value (clamped to the valid bins), scaled back to 8 bits as ``bin * 2**(8 - n_bits)``."""
+    value (clamped to the valid bins), mapped to the 8-bit value at the bin's centre,
+    ``bin * 2**(8 - n_bits) + 2**(7 - n_bits)``.
+
+    The centre, not the lower edge: an 8-bit pixel is uniform within its bin, so the lower edge
+    is off by half a bin on average (at 5 bits: 4 grey levels, a 35 dB PSNR ceiling on any
+    decoded image) where the centre is unbiased (41 dB)."""
     _check_bits(n_bits)
     bins = 2**n_bits
+    step = 2 ** (8 - n_bits)
     q = torch.floor((x + 0.5) * bins).clamp(0, bins - 1)
-    return (q * 2 ** (8 - n_bits)).to(torch.uint8)
+    return (q * step + step // 2).to(torch.uint8)
 
 
 def bits_per_dim(log_prob: Tensor, n_dims: int, n_bits: int) -> Tensor:

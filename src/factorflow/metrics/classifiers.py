@@ -269,46 +269,52 @@ def fit_linear_probe(
 RIDGE_ALPHAS = tuple(10.0**k for k in range(-2, 6))
 
 
+class _Ridge:
+    """Ridge regressions of y [N] on standardised x [N,D] for any penalty, from one
+    eigendecomposition of the N x N Gram matrix (the dual form: cheap for wide features)."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.mean, self.std = _standardiser(x.double())
+        self.a = (x.double() - self.mean) / self.std
+        self.y0 = y.double().mean()
+        eigval, self.eigvec = torch.linalg.eigh(self.a @ self.a.T)
+        self.eigval = eigval.clamp(min=0)
+        self.uy = self.eigvec.T @ (y.double() - self.y0)
+
+    def predict(self, x: Tensor, alpha: float) -> Tensor:
+        coef = self.a.T @ (self.eigvec @ (self.uy / (self.eigval + alpha)))
+        return ((x.double() - self.mean) / self.std) @ coef + self.y0
+
+
 def ridge_r2(
     x_train: Tensor,
     y_train: Tensor,
     x_test: Tensor,
     y_test: Tensor,
     groups: Tensor | None = None,
+    folds: int = 5,
 ) -> float:
     """Test R^2 of a ridge regression y ~ x on standardised features.
 
-    x [N,D], y [N]. The penalty is chosen from RIDGE_ALPHAS by exact leave-one-group-out error on
-    the training rows (`groups` [N] ids, e.g. the clip of each frame: rows of one clip are near
-    copies, and leaving out one row at a time would reward overfitting; default: one row per
-    group). 0 means no better than predicting the training mean; it can go below 0.
+    x [N,D], y [N]. The penalty is chosen from RIDGE_ALPHAS by `folds`-fold cross-validation on
+    the training rows, whole `groups` (ids [N], e.g. the clip of each frame) kept in one fold:
+    frames of one clip are near copies, and splitting them would reward overfitting. The
+    standardisation is refitted in every fold, since it too sees the data. 0 means no better than
+    predicting the training mean; it can go below 0.
     """
-    mean, std = _standardiser(x_train.double())
-    a = (x_train.double() - mean) / std
-    b = (x_test.double() - mean) / std
-    y0 = y_train.double().mean()
-    y = y_train.double() - y0
-    groups = torch.arange(len(y)) if groups is None else groups
-    members = [torch.nonzero(groups == g).flatten() for g in groups.unique()]
-    eigval, eigvec = torch.linalg.eigh(a @ a.T)
-    eigval = eigval.clamp(min=0)
-    uy = eigvec.T @ y
-    best = None
-    for alpha in RIDGE_ALPHAS:
-        hat = eigvec @ torch.diag(eigval / (eigval + alpha)) @ eigvec.T
-        resid = y - hat @ y
-        # Held-out residuals of group g: (I - H_gg)^-1 (y_g - fitted_g), exactly.
-        error = sum(
-            torch.linalg.solve(torch.eye(len(m), dtype=a.dtype) - hat[m][:, m], resid[m])
-            .pow(2)
-            .sum()
-            for m in members
-        )
-        if best is None or error < best[0]:
-            best = (error, alpha)
-    # Dual solution: coef = A^T (A A^T + alpha I)^-1 y, with the same eigenvectors.
-    coef = a.T @ (eigvec @ (uy / (eigval + best[1])))
-    pred = b @ coef + y0
+    y_train = y_train.double()
+    groups = torch.arange(len(y_train)) if groups is None else groups
+    fold = torch.unique(groups, return_inverse=True)[1] % folds
+    errors = torch.zeros(len(RIDGE_ALPHAS), dtype=torch.float64)
+    for k in range(folds):
+        held = fold == k
+        if held.all() or not held.any():
+            continue
+        ridge = _Ridge(x_train[~held], y_train[~held])
+        for i, alpha in enumerate(RIDGE_ALPHAS):
+            errors[i] += (ridge.predict(x_train[held], alpha) - y_train[held]).pow(2).sum()
+    alpha = RIDGE_ALPHAS[int(errors.argmin())]
+    pred = _Ridge(x_train, y_train).predict(x_test, alpha)
     y_test = y_test.double()
     total = (y_test - y_test.mean()).pow(2).sum()
     return float(1 - (y_test - pred).pow(2).sum() / total) if total > 0 else float("nan")

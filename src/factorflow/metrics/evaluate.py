@@ -38,7 +38,7 @@ from factorflow.config import Config
 from factorflow.data.readers import load_image
 from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
 from factorflow.engine.io import atomic_write_text
-from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.flows.likelihood import postprocess
 from factorflow.images import save_png
 from factorflow.metrics.baselines import (
     BASELINES,
@@ -203,38 +203,43 @@ def _judged(
 def _likelihood(
     model: FlowModel, frames: Tensor, n_bits: int, draws: int, seed: int, batch_size: int = 64
 ) -> dict[str, Any]:
-    """Bits/dim of uint8 frames [N,3,H,W] under the model's flow, and encode-decode exactness."""
+    """Bits/dim of uint8 frames [N,3,H,W] under the model (`FlowModel.bits_per_dim`) at the bin
+    centres and averaged over `draws` dequantisation noises, and the encode-decode error of its
+    flow. A conditional flow (MI-flow, hybrid) is run with its condition net's output for the
+    frame (`model.condition`); its bits/dim is then conditional on that, flagged "conditional"."""
     flow = getattr(model, "flow", None)
     if flow is None:
         return {"skipped": f"{type(model).__name__} has no .flow"}
-    if flow.config.cond_channels > 0:
-        return {"skipped": "the flow is conditional: its density needs the model's condition"}
+    conditional = flow.config.cond_channels > 0
+    condition = getattr(model, "condition", None) if conditional else None
     rand = BatchRandom.seeded(seed, model.device)
     centre, noisy, err, mismatch = [], [], 0.0, 0
-    dims = frames[0].numel()
     with torch.no_grad():
         for i in range(0, len(frames), batch_size):
             batch = frames[i : i + batch_size].to(model.device)
+            centre.append(model.bits_per_dim(batch).cpu())
+            draws_bpd = [model.bits_per_dim(batch, rand) for _ in range(draws)]
+            noisy.append(torch.stack(draws_bpd).mean(0).cpu())
+            if conditional and condition is None:
+                continue
             x = dequantize(batch, n_bits, None)
-            zs, logdet, kept = flow.encode(x)
-            log_prob = logdet + sum(flow.prior_log_prob(zs, kept=kept))
-            centre.append(bits_per_dim(log_prob, dims, n_bits).cpu())
-            back, _ = flow.inverse(zs)
+            cond = condition(x) if condition is not None else None
+            back, _ = flow.inverse(flow.encode(x, cond).zs, cond)
             err = max(err, float((back - x).abs().max()))
             mismatch += int((postprocess(back, n_bits) != postprocess(x, n_bits)).sum())
-            draws_bpd = [
-                bits_per_dim(flow.log_prob(dequantize(batch, n_bits, rand)), dims, n_bits)
-                for _ in range(draws)
-            ]
-            noisy.append(torch.stack(draws_bpd).mean(0).cpu())
-    return {
+    out: dict[str, Any] = {
         "bpd_bin_centre": float(torch.cat(centre).mean()),
         "bpd_noise": float(torch.cat(noisy).mean()),
         "noise_draws": draws,
         "frames": len(frames),
-        "encode_decode_max_abs_error": err,
-        "encode_decode_uint8_mismatches": mismatch,
+        "conditional": conditional,
     }
+    if conditional and condition is None:
+        out["skipped"] = "encode-decode: the flow is conditional and the model has no .condition"
+    else:
+        out["encode_decode_max_abs_error"] = err
+        out["encode_decode_uint8_mismatches"] = mismatch
+    return out
 
 
 def _on(module: FlowModel, reenact: Callable[[Tensor, Tensor], Tensor]) -> Method:
@@ -345,14 +350,15 @@ def evaluate(
     sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs),
     and lists them under "files".
     """
-    model, config, source, run_dir = _load_model(checkpoint_or_model, device)
+    chosen = _select(baselines)
     meta = SynthMeta.load(data_dir)
+    pair_list = make_pairs(meta.clips("test"), pairs, seed)
+    model, config, source, run_dir = _load_model(checkpoint_or_model, device)
     if meta.size != config.data.size:
         raise ValueError(
             f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
             f"{config.data.size}x{config.data.size}"
         )
-    chosen = _select(baselines)
     log.info("loading clips from %s", data_dir)
     train, test = load_clips(meta, "train"), load_clips(meta, "test")
     log.info("training the judges on %d clips", len(train.clips))
@@ -362,7 +368,6 @@ def evaluate(
     baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_clips)
     methods.update(baseline_methods)
 
-    pair_list = make_pairs(test.clips, pairs, seed)
     truth, truth_masks = zip(
         *(meta.render_reenactment(test.clips[t], test.clips[d]) for t, d in pair_list), strict=True
     )
@@ -391,12 +396,10 @@ def evaluate(
     results[GROUND_TRUTH] = _judged(truth, driver_words, driver_opening, judges)
 
     log.info("leakage probes on %d test clips", len(test.clips))
-    probes = {config.model: (model, config)}
-    if "glow-swap" in methods:
-        probes["glow-swap"] = (view, config)
+    probed = {config.model: model, **({"glow-swap": view} if "glow-swap" in methods else {})}
     leaks = {
         name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
-        for name, (m, _) in probes.items()
+        for name, m in probed.items()
     }
     test_frames = test.frames.flatten(0, 1)
     likelihood = _likelihood(

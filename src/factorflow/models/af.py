@@ -121,9 +121,11 @@ class AFModel(FlowModel):
         if b < 2 or t < 2:
             raise ValueError(f"AF needs batches of >= 2 clips of >= 2 frames, got {b}x{t}")
         flat = frames.flatten(0, 1)
+        # A frozen flow serves stage 2 with bin-centre latents, the ones reenactment decodes;
+        # dequantisation noise is only needed when the likelihood is trained (joint).
         cached = self.training and self.cfg.cache_latents and not self.cfg.joint
         if not cached or "index" not in batch:
-            zs, logdet, kept = self.encode(flat, rand)
+            zs, logdet, kept = self.encode(flat, rand if self.cfg.joint else None)
         else:
             zs = self._cached_latents(flat, batch["index"], t)
         ss, rs = self.split(zs)
@@ -166,4 +168,4 @@ class AFModel(FlowModel):
         t = min(frames.shape[1], 8)
         driver, target = frames[0, :t], frames[1 % frames.shape[0]]
         out = self.reenact(driver.to(self.device), target.to(self.device)).cpu()
-        return {"reenact_driver_target_output": torch.cat([driver, target[:t], out])}
+        return {"reenact_driver_target_output": torch.stack([driver, target[:t], out])}

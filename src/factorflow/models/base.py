@@ -9,7 +9,8 @@ Every model answers the same small interface, so adding a model means adding one
   `loss_weights` and reduces. Terms absent from `loss_weights` are only logged.
 - `identity(target)`, `motion(driver)`, `render(identity, motion)`: reenactment. `target` and
   `driver` are uint8 [T,3,H,W]; `render` returns uint8 [T_driver,3,H,W].
-- `previews(batch) -> dict[str, uint8 [N,3,H,W]]`: images the trainer saves as grids.
+- `previews(batch) -> dict[str, uint8 [N,3,H,W] or [rows,cols,3,H,W]]`: images the trainer saves
+  as grids.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from factorflow.flows import likelihood
 
 Batch = dict[str, Tensor]
 
@@ -119,3 +122,16 @@ class FlowModel(nn.Module, ABC):
 
     def previews(self, batch: Batch) -> dict[str, Tensor]:
         return {}
+
+    @torch.no_grad()
+    def bits_per_dim(self, frames: Tensor, rand: BatchRandom | None = None) -> Tensor:
+        """Discrete bits/dim [B] of uint8 frames [B,3,H,W] under the model's flow.
+
+        `rand` draws the dequantisation noise; None evaluates at the bin centres (deterministic).
+        This default serves unconditional flows (`self.flow`, `self.n_bits`); models whose flow
+        reads a condition override it.
+        """
+        from factorflow.models.glow import dequantize  # models.glow imports this module
+
+        x = dequantize(frames.to(self.device), self.n_bits, rand)
+        return likelihood.bits_per_dim(self.flow.log_prob(x), x[0].numel(), self.n_bits)

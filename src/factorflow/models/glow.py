@@ -75,5 +75,5 @@ class GlowModel(FlowModel):
         samples = postprocess(self.flow.sample(8, temperature=0.7), self.n_bits)
         return {
             "samples_t0.7": samples,
-            "reconstructions": torch.cat([frames.cpu(), self.decode(self.encode(frames)).cpu()]),
+            "reconstructions": torch.stack([frames.cpu(), self.decode(self.encode(frames)).cpu()]),
         }

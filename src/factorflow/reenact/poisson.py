@@ -126,7 +126,8 @@ def seamless_clone(
 
     Same arguments and result contract as `poisson_blend` (pixels outside the moved mask are the
     target's exactly). OpenCV is used for uint8 RGB inputs whose mask stays off the source's border
-    and lands wholly inside the target; anything else, or no cv2, goes to `poisson_blend`.
+    and lands wholly inside the target; anything else, or no cv2, goes to `poisson_blend`. Inside
+    the mask OpenCV's discretisation differs from `poisson_blend`'s by a few grey levels.
     """
     mask = _check(source, target, mask)
     ys, xs = np.nonzero(mask)

@@ -1,0 +1,311 @@
+"""MI-flow (METHOD.md section 4): a Glow whose split priors read a condition c made from the mouth
+region of the frame, trained with three information terms.
+
+The condition is computed from the bin centre of each frame, a function of the discrete image, so
+p(x | c) is a proper density of the dequantised frame given c and its bits/dim a conditional
+likelihood. It is not a like-for-like comparison with an unconditional Glow's bits/dim: c is read
+off the frame itself.
+
+Terms per frame ([B]; `loss_weights` weights them):
+- bpd: domain mapping, the flow's likelihood with the conditional priors;
+- relevance: -sum_{l<L} log p(z_l | h_l, c_l) in bits per image dimension, weight beta, so the
+  conditional prior counts 1 + beta times in all (the thesis's Barber-Agakov term for
+  I(z_1..L-1; c)). Without the entropy of z it is no bound: the flow gains by shrinking
+  z_1..L-1, so beta defaults to 0 and the term is only logged;
+- infonce: minus the InfoNCE bound on I(z_1..L-1; c) with a separable critic (weight w_infonce);
+- club: CLUB upper bound on I(z_L; c), minimised through the flow and the condition net only;
+- club_q: -log q(c | z_L) on detached inputs: fits CLUB's q and nothing else (weight 1);
+- resample: MSE between the frame and the decode of (z_L of the frame, z_1..L-1 drawn from their
+  conditional priors given c at `resample_temperature`): (z_L, c) must determine the image.
+The split of the club terms keeps the two objectives from fighting: q maximises its likelihood,
+the flow and condition minimise the bound, and neither term's gradient reaches the other's side.
+
+Reenactment: z_L from the target (mean over its frames), z_1..L-1 from the driver (or, with
+`mi.fine_latents=prior`, their conditional prior mean given the driver's condition).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from factorflow.config import Config
+from factorflow.factor import bounds
+from factorflow.factor.condition import ConditionNet
+from factorflow.factor.config import MIConfig
+from factorflow.factor.sequence import FrameFeatures
+from factorflow.flows import Glow, GlowConfig
+from factorflow.flows.glow import GlowEncoding
+from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.models.base import Batch, BatchRandom, FlowModel
+from factorflow.models.glow import dequantize
+
+GRID = 4  # the bounds see every latent or condition level pooled to at most GRID x GRID cells
+
+
+def mi_flow_config(config: Config) -> GlowConfig:
+    """The run's Glow with the MI-flow's condition: conditional split priors, a free top prior."""
+    mi = config.mi
+    return dataclasses.replace(
+        config.flow,
+        cond_channels=mi.cond_channels,
+        prior_cond=mi.prior_cond,
+        coupling_cond=mi.coupling_cond,
+        top_cond=False,
+    )
+
+
+def pooled(maps: list[Tensor]) -> Tensor:
+    """Per-level maps [B,C,H,W] -> one feature vector per sample [B, D] (GRID pooling, no
+    parameters)."""
+    return torch.cat(
+        [
+            F.adaptive_avg_pool2d(m, (min(m.shape[2], GRID), min(m.shape[3], GRID))).flatten(1)
+            for m in maps
+        ],
+        1,
+    )
+
+
+def pooled_size(shapes: list[tuple[int, int, int]]) -> int:
+    return sum(c * min(h, GRID) * min(w, GRID) for c, h, w in shapes)
+
+
+class Conditioned(NamedTuple):
+    """A batch of frames through the MI-flow.
+
+    centre: bin-centre image [B,3,H,W] in [-0.5, 0.5]; cond: c_0..c_{L-1}, c_l
+    [B, cond_channels, H_l, W_l]; encoding: the flow's latents, logdet and kept halves.
+    """
+
+    centre: Tensor
+    cond: list[Tensor]
+    encoding: GlowEncoding
+
+
+def encode_conditioned(
+    flow: Glow, condition: ConditionNet, frames: Tensor, n_bits: int, rand: BatchRandom | None
+) -> Conditioned:
+    """uint8 frames [B,3,H,W] -> condition and latents; `rand` draws dequantisation noise (None:
+    bin centres). The condition always reads the bin centre."""
+    centre = dequantize(frames, n_bits, None)
+    x = centre if rand is None else dequantize(frames, n_bits, rand)
+    cond = condition(centre)
+    return Conditioned(centre, cond, flow.encode(x, cond))
+
+
+def conditional_bits_per_dim(
+    flow: Glow, condition: ConditionNet, frames: Tensor, n_bits: int, rand: BatchRandom | None
+) -> Tensor:
+    """Bits/dim [B] of uint8 frames [B,3,H,W] given their condition (see the module docstring)."""
+    centre, cond, (zs, logdet, kept) = encode_conditioned(flow, condition, frames, n_bits, rand)
+    log_prob = logdet + sum(flow.prior_log_prob(zs, cond, kept))
+    return bits_per_dim(log_prob, centre[0].numel(), n_bits)
+
+
+class Motion(NamedTuple):
+    """What reenactment takes from the driver: latents [T,...] per level (z_1..L-1 for the MI-flow,
+    r_1..L for the hybrid) and the driver's condition, which decoding needs when the flow reads it.
+    """
+
+    latents: list[Tensor]
+    cond: list[Tensor]
+
+
+class LatentCritic(nn.Module):
+    """InfoNCE critic between multi-level maps: f(z, c) = g(E_z(z)) . h(E_c(c)), each side
+    embedded per level by a conv, pooled and projected (`FrameFeatures`). -> scores [B, B]."""
+
+    def __init__(
+        self, z_shapes: list[tuple[int, int, int]], c_shapes: list[tuple[int, int, int]], dim: int
+    ) -> None:
+        super().__init__()
+        self.embed_z = FrameFeatures(z_shapes, dim, GRID)
+        self.embed_c = FrameFeatures(c_shapes, dim, GRID)
+        self.score = bounds.SeparableCritic(dim, dim, dim)
+
+    def forward(self, zs: list[Tensor], cond: list[Tensor]) -> Tensor:
+        return self.score(self.embed_z(zs), self.embed_c(cond))
+
+
+class ConditionPosterior(nn.Module):
+    """CLUB's q(c | z_L): a Gaussian over the pooled condition (`pooled`, a fixed view: a learned
+    one could be bent to hide what the bound should see) given an embedding of z_L."""
+
+    def __init__(
+        self, top_shape: tuple[int, int, int], c_shapes: list[tuple[int, int, int]], dim: int
+    ) -> None:
+        super().__init__()
+        self.embed = FrameFeatures([top_shape], dim, GRID)
+        self.q = bounds.GaussianQ(dim, pooled_size(c_shapes), dim)
+
+    def forward(self, top: Tensor) -> tuple[Tensor, Tensor]:
+        """z_L [B,C,H,W] -> (mean, logvar) of the pooled condition, each [B, D]."""
+        return self.q(self.embed([top]))
+
+
+class MIObjective(nn.Module):
+    """The MI-flow's training terms on one batch, with the small networks its bounds fit: the
+    InfoNCE critic (when `w_infonce` > 0) and CLUB's q(c | z_L) (when `w_club` > 0)."""
+
+    def __init__(self, cfg: MIConfig, flow_config: GlowConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.n_bits = flow_config.n_bits
+        shapes, c_shapes = flow_config.latent_shapes, flow_config.cond_shapes
+        self.critic = None
+        if cfg.w_infonce > 0:
+            self.critic = LatentCritic(shapes[:-1], c_shapes, cfg.critic_hidden)
+        self.club_q = None
+        if cfg.w_club > 0:
+            self.club_q = ConditionPosterior(shapes[-1], c_shapes, cfg.critic_hidden)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Weights of the terms `forward` returns (exactly those keys)."""
+        c = self.cfg
+        weights = {"bpd": 1.0, "relevance": c.beta}
+        if self.critic is not None:
+            weights["infonce"] = c.w_infonce
+        if self.club_q is not None:
+            weights["club"] = c.w_club
+            weights["club_q"] = 1.0
+        if c.w_resample > 0:
+            weights["resample"] = c.w_resample
+        return weights
+
+    def forward(
+        self,
+        flow: Glow,
+        cond: list[Tensor],
+        encoding: GlowEncoding,
+        target: Tensor,
+        rand: BatchRandom,
+    ) -> dict[str, Tensor]:
+        """Per-frame terms [B] of `weights`. target: the bin-centre frames [B,3,H,W] encoded.
+
+        The resampling draws its noise from `rand.generator` (the same stream on every rank).
+        """
+        zs, logdet, kept = encoding
+        priors = flow.prior_log_prob(zs, cond, kept)
+        dims = target[0].numel()
+        terms = {
+            "bpd": bits_per_dim(logdet + sum(priors), dims, self.n_bits),
+            "relevance": -sum(priors[:-1]) / (dims * math.log(2.0)),
+        }
+        if self.critic is not None:
+            terms["infonce"] = -bounds.infonce(self.critic(zs[:-1], cond))
+        if self.club_q is not None:
+            c_view = pooled(cond)
+            frozen = {k: v.detach() for k, v in self.club_q.named_parameters()}
+            q_of_top = functional_call(self.club_q, frozen, (zs[-1],))
+            terms["club"] = bounds.club(*q_of_top, c_view)
+            q_mean, q_logvar = self.club_q(zs[-1].detach())
+            terms["club_q"] = -bounds.gaussian_log_likelihood(q_mean, q_logvar, c_view.detach())
+        if self.cfg.w_resample > 0:
+            given = [None] * (len(zs) - 1) + [zs[-1]]
+            redrawn = flow.sample_latents(
+                len(target), self.cfg.resample_temperature, cond, given, rand.generator
+            )
+            decoded, _ = flow.inverse(redrawn, cond)
+            terms["resample"] = (decoded - target).square().flatten(1).mean(1)
+        return terms
+
+
+class MIModel(FlowModel):
+    name = "mi"
+    batch_kind = "frames"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.cfg = config.mi
+        self.n_bits = config.flow.n_bits
+        flow_config = mi_flow_config(config)
+        self.flow = Glow(flow_config)
+        self.condition = ConditionNet.from_config(
+            self.cfg, flow_config.image_size, flow_config.levels
+        )
+        self.objective = MIObjective(self.cfg, flow_config)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return self.objective.weights
+
+    def _encode(self, frames: Tensor, rand: BatchRandom | None = None) -> Conditioned:
+        return encode_conditioned(
+            self.flow, self.condition, frames.to(self.device), self.n_bits, rand
+        )
+
+    def initialize(self, batch: Batch) -> None:
+        frames = batch["image"].to(self.device)
+        centre = dequantize(frames, self.n_bits, None)
+        with torch.no_grad():
+            self.flow.initialize(centre, self.condition(centre))
+
+    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
+        centre, cond, encoding = self._encode(batch["image"], rand)
+        return self.objective(self.flow, cond, encoding, centre, rand)
+
+    @torch.no_grad()
+    def bits_per_dim(self, frames: Tensor, rand: BatchRandom | None = None) -> Tensor:
+        return conditional_bits_per_dim(
+            self.flow, self.condition, frames.to(self.device), self.n_bits, rand
+        )
+
+    # -- reenactment -----------------------------------------------------------------------
+    @torch.no_grad()
+    def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """uint8 [T,3,H,W] -> (s, r) per frame: s = [z_L] (identity), r = z_1..L-1 (motion)."""
+        zs = self._encode(frames).encoding.zs
+        return zs[-1:], zs[:-1]
+
+    def identity(self, target: Tensor) -> Tensor:
+        """Target frames [T,3,H,W] -> their mean top latent [1, *latent_shapes[-1]]."""
+        return self.factorize(target)[0][0].mean(0, keepdim=True)
+
+    @torch.no_grad()
+    def motion(self, driver: Tensor) -> Motion:
+        _, cond, encoding = self._encode(driver)
+        return Motion(encoding.zs[:-1], cond)
+
+    @torch.no_grad()
+    def render(self, identity: Tensor, motion: Motion) -> Tensor:
+        n = motion.cond[0].shape[0]
+        top = identity.expand(n, *identity.shape[1:])
+        if self.cfg.fine_latents == "prior":
+            given = [None] * len(motion.latents) + [top]
+            zs = self.flow.sample_latents(n, 0.0, motion.cond, given)
+        else:
+            zs = [*motion.latents, top]
+        return self.decode(zs, motion.cond)
+
+    @torch.no_grad()
+    def previews(self, batch: Batch) -> dict[str, Tensor]:
+        """Grids as [rows, cols, 3, H, W]: the frames over the mouth region the condition sees,
+        over their exact decode, over the resampled decode; and driver / target / reenactment."""
+        frames = batch["image"][:8].to(self.device)
+        centre, cond, (zs, _, _) = self._encode(frames)
+        given = [None] * (len(zs) - 1) + [zs[-1]]
+        redrawn = self.flow.sample_latents(len(frames), self.cfg.resample_temperature, cond, given)
+        mouth = postprocess(self.condition.mouth(centre), self.n_bits)
+        out = {
+            "mouth_region": torch.stack([frames, mouth]),
+            "reconstructions": torch.stack([frames, self.decode(zs, cond)]),
+            "resample": torch.stack([frames, self.decode(redrawn, cond)]),
+        }
+        half = len(frames) // 2
+        if half:
+            driver, target = frames[:half], frames[half : 2 * half]
+            rendered = self.render(self.factorize(target)[0][0], self.motion(driver))
+            out["reenact_driver_target_output"] = torch.stack([driver, target, rendered])
+        return {k: v.cpu() for k, v in out.items()}
+
+    def decode(self, zs: list[Tensor], cond: list[Tensor]) -> Tensor:
+        x, _ = self.flow.inverse(zs, cond)
+        return postprocess(x, self.n_bits)
