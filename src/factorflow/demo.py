@@ -30,7 +30,18 @@ log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
 SYNTH = {"size": 64, "frames": 16, "speakers": 30, "words": 8, "clips_per_pair": 2, "seed": 0}
-TRAIN_OVERRIDES = ["model=af", "train.max_steps=1500", "af.stage1_steps=3000"]
+# The recipe of the shipped checkpoint (`factorflow demo --train` reproduces it): stage 1 trains
+# the Glow for 3000 steps of 16 frames, stage 2 the AF for 300 steps of 4 clips.
+TRAIN_OVERRIDES = [
+    "model=af",
+    "af.stage1_steps=3000",
+    "af.stage1_batch_size=16",
+    "data.batch_size=4",
+    "train.max_steps=300",
+    "train.val_every=100",
+    "train.ckpt_every=100",
+    "train.sample_every=100",
+]
 
 
 @dataclass

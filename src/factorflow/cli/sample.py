@@ -26,6 +26,11 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     model, config = load_model(args.checkpoint, args.device)
+    if model.flow.config.cond_channels > 0:
+        raise ValueError(
+            f"{args.checkpoint} is a {config.model} model: its flow's priors need a condition "
+            "taken from a face, so it has no unconditional samples (use `factorflow reenact`)"
+        )
     torch.manual_seed(args.seed)
     with torch.no_grad():
         x = model.flow.sample(args.n, temperature=args.temperature)

@@ -38,7 +38,10 @@ def run_training(
     if config.model in STAGE1 and not config.af.glow_checkpoint:
         stage1_dir = run_dir / "stage1"
         stage1 = replace(
-            config, model=STAGE1[config.model], train={"max_steps": config.af.stage1_steps}
+            config,
+            model=STAGE1[config.model],
+            train={"max_steps": config.af.stage1_steps},
+            data={"batch_size": config.af.stage1_batch_size},
         )
         done = stage1_dir.is_dir() and resume
         first = train(stage1, data_dir, stage1_dir, resume=done, progress=progress)

@@ -27,6 +27,7 @@ class AFConfig:
     joint: bool = False  # fine-tune the flow jointly (else the flow is frozen: thesis stage 2)
     cache_latents: bool = True  # frozen flow: encode each training frame once (bin centre)
     stage1_steps: int = 1000  # Glow steps run by `train --model af` before stage 2
+    stage1_batch_size: int = 16  # frames per step in stage 1 (data.batch_size counts clips)
     glow_checkpoint: str = ""  # skip stage 1 and start from this Glow checkpoint
 
     def __post_init__(self) -> None:

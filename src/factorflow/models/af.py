@@ -125,7 +125,8 @@ class AFModel(FlowModel):
         # dequantisation noise is only needed when the likelihood is trained (joint).
         cached = self.training and self.cfg.cache_latents and not self.cfg.joint
         if not cached or "index" not in batch:
-            zs, logdet, kept = self.encode(flat, rand if self.cfg.joint else None)
+            encoding = self.encode(flat, rand if self.cfg.joint else None)
+            zs = encoding.zs
         else:
             zs = self._cached_latents(flat, batch["index"], t)
         ss, rs = self.split(zs)
@@ -144,12 +145,23 @@ class AFModel(FlowModel):
             terms["cls"] = L.sequence_classification(logits, words.clamp(min=0)) * (words >= 0)
             terms["word_acc"] = (logits.argmax(1) == words).float()
         if self.cfg.joint:
-            prior = sum(self.flow.prior_log_prob(zs, kept=kept))
-            bpd = bits_per_dim(prior + logdet, flat[0].numel(), self.n_bits)
-            terms["bpd"] = bpd.view(b, t).mean(1)
+            for key, value in self.flow_terms(flat, encoding, rand).items():
+                terms[key] = value.view(b, t).mean(1)
         weights = self.loss_weights
         terms["objective"] = sum(w * terms[k] for k, w in weights.items()).detach()
         return terms
+
+    def flow_terms(
+        self, frames: Tensor, encoding: GlowEncoding, rand: BatchRandom
+    ) -> dict[str, Tensor]:
+        """Joint training: per-frame terms [N] that train the flow, here its bits/dim.
+
+        frames: the uint8 frames [N,3,H,W] whose latents `encoding` holds. The hybrid overrides
+        this with the MI-flow's terms, which need the frames' condition.
+        """
+        zs, logdet, kept = encoding
+        prior = sum(self.flow.prior_log_prob(zs, kept=kept))
+        return {"bpd": bits_per_dim(prior + logdet, frames[0].numel(), self.n_bits)}
 
     # -- reenactment -----------------------------------------------------------------------
     def identity(self, target: Tensor) -> list[Tensor]:
