@@ -181,7 +181,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def load_config(
     source: str = "cpu-small", overrides: list[str] | dict[str, Any] | None = None
 ) -> Config:
-    """A preset name or YAML file, then overrides (an overridden `flow.image_size` sets `data.size`)."""
+    """A preset or YAML file, then overrides (overriding `flow.image_size` sets `data.size`)."""
     data = _load_yaml(source)
     extra: dict[str, Any] = {}
     if overrides:

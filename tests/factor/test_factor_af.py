@@ -47,7 +47,8 @@ def test_losses_vanish_exactly_at_the_ideal_factorization() -> None:
     target = [1, 2, 0]
     assert L.target_structure(r, s[target], z[target], zero).min() > 0.1
     assert torch.allclose(
-        L.target_structure(torch.zeros_like(r), s[target], z[target], zero), torch.zeros(3),
+        L.target_structure(torch.zeros_like(r), s[target], z[target], zero),
+        torch.zeros(3),
         atol=1e-6,
     )
 

@@ -39,3 +39,19 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move the finished folder `new` onto `target`; an existing `target` is swapped out only
+    once `new` is complete, so a crash leaves either the old or the new folder, never half."""
+    import shutil
+
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+    else:
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old)
+    fsync_dir(target.parent)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
-from factorflow.engine.io import fsync_dir
+from factorflow.engine.io import replace_dir
 from factorflow.images import save_png
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -84,8 +84,5 @@ def write_clip(
     tmp.mkdir(parents=True)
     for t, frame in enumerate(frames):
         save_png(frame, tmp / f"frame_{t:04d}.png")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    fsync_dir(out.parent)
+    replace_dir(tmp, out)
     return out

@@ -43,6 +43,8 @@ from factorflow.data.prepare.align import (
     warp,
 )
 from factorflow.data.prepare.landmarks import FaceMesh, five_points, mouth_centre
+from factorflow.engine.io import replace_dir
+from factorflow.images import save_png
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +138,6 @@ def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Non
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    _atomic_write(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
 
 
 def safe_word(name: str) -> str:
@@ -384,7 +380,7 @@ def _write_clips(
         if t in owners:
             crop = warp(frame, matrices[t], settings.size)
             for word_dir, file_name in owners[t]:
-                _save_png(word_dir / file_name, crop)
+                save_png(crop, word_dir / file_name)
 
     centres = []
     for word_dir, name, start, stop in clips:
@@ -574,7 +570,7 @@ def prepare(
         if summary.num_clips == 0:
             raise ValueError(f"no clip written from {source}:\n{summary.text()}")
         _write_meta(staging / "meta.json", summary, settings)
-        _replace_dir(staging, out)
+        replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
@@ -602,14 +598,3 @@ def _write_meta(path: Path, summary: PrepareSummary, settings: _Settings) -> Non
 def _finite_or_none(value):
     # JSON has no NaN: a failed video's unmeasured jitter is written as null.
     return None if isinstance(value, float) and not np.isfinite(value) else value
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move `new` to `target`, replacing an existing `target` folder."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old)

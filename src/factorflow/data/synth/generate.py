@@ -34,6 +34,7 @@ from factorflow.data.synth.meta import (
 )
 from factorflow.data.synth.render import check_size, render_clip
 from factorflow.data.synth.words import VOCABULARY, sample_style, word_trajectory
+from factorflow.engine.io import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def generate(
                 if progress:
                     progress(n)
         (tmp / "meta.json").write_text(meta.to_json())
-        _install(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -215,15 +216,3 @@ def save_masks(path: str | os.PathLike, masks: np.ndarray) -> None:
     info.compress_type = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(info, buf.getvalue())
-
-
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished dataset into place; an existing `out` is replaced only once `tmp` is
-    complete (the caller checked that replacing it is allowed)."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old)
