@@ -83,6 +83,26 @@ def demo_model(
     return model, config, run
 
 
+def ship(run: Path, dest: Path) -> Path:
+    """Copy a run's best checkpoint (weights + state, no optimizer) and its training logs into
+    `dest`, the folder `demo` loads (`factorflow demo --train --ship` refreshes assets/demo-af)."""
+    from factorflow.engine import checkpoint as ckpt
+    from factorflow.engine.io import replace_dir
+
+    step = ckpt.resolve(run, prefer_best=True)
+    tmp = dest.parent / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("model.safetensors", "state.json"):
+        shutil.copy2(step / name, tmp / name)
+    for sub in ("", "stage1"):
+        if (run / sub / "metrics.jsonl").is_file():
+            (tmp / sub).mkdir(exist_ok=True)
+            shutil.copy2(run / sub / "metrics.jsonl", tmp / sub / "metrics.jsonl")
+    replace_dir(tmp, dest)
+    return dest
+
+
 def heldout_gif(model: FlowModel, data: Path, out: Path, targets: int = 4, scale: int = 2) -> Path:
     """GIF: a held-out driver (left) drives `targets` held-out faces; rows: truth, then model."""
     from factorflow.data.synth import SynthMeta
@@ -113,7 +133,13 @@ def heldout_gif(model: FlowModel, data: Path, out: Path, targets: int = 4, scale
     return write_clip(out, frames, fps=8)
 
 
-def run_demo(out: Path, train: bool = False, pairs: int = 24, progress: bool = True) -> DemoResult:
+def run_demo(
+    out: Path,
+    train: bool = False,
+    pairs: int = 24,
+    progress: bool = True,
+    ship_to: Path | None = None,
+) -> DemoResult:
     from factorflow.metrics.evaluate import evaluate
     from factorflow.report import write_report
 
@@ -124,6 +150,8 @@ def run_demo(out: Path, train: bool = False, pairs: int = 24, progress: bool = T
     data = synth_data(out / "data")
     log.info("2/5 model (%s)", "training" if train else "shipped checkpoint")
     model, config, run = demo_model(out, data, train, progress)
+    if ship_to is not None:
+        ship(run, ship_to)
     log.info("3/5 evaluation on held-out speakers with every baseline")
     report = evaluate((model, config), data, pairs=pairs, out=out / "eval" / "report.json")
     artifacts = {

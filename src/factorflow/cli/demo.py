@@ -14,6 +14,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="train the AF model now instead of loading the shipped checkpoint",
     )
     p.add_argument("--pairs", type=int, default=24, help="evaluation (target, driver) pairs")
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="with --train: store the new checkpoint as the package's shipped one",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
