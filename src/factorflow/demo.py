@@ -31,16 +31,16 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).parent / "assets"
 SYNTH = {"size": 64, "frames": 16, "speakers": 30, "words": 8, "clips_per_pair": 2, "seed": 0}
 # The recipe of the shipped checkpoint (`factorflow demo --train` reproduces it): stage 1 trains
-# the Glow for 3000 steps of 16 frames, stage 2 the AF for 300 steps of 4 clips.
+# the Glow for 3000 steps of 16 frames, stage 2 the AF for 1500 steps of 4 clips.
 TRAIN_OVERRIDES = [
     "model=af",
     "af.stage1_steps=3000",
     "af.stage1_batch_size=16",
     "data.batch_size=4",
-    "train.max_steps=300",
-    "train.val_every=100",
-    "train.ckpt_every=100",
-    "train.sample_every=100",
+    "train.max_steps=1500",
+    "train.val_every=250",
+    "train.ckpt_every=250",
+    "train.sample_every=500",
 ]
 
 
@@ -84,12 +84,12 @@ def demo_model(
 
 
 def ship(run: Path, dest: Path) -> Path:
-    """Copy a run's best checkpoint (weights + state, no optimizer) and its training logs into
+    """Copy a run's last checkpoint (weights + state, no optimizer) and its training logs into
     `dest`, the folder `demo` loads (`factorflow demo --train --ship` refreshes assets/demo-af)."""
     from factorflow.engine import checkpoint as ckpt
     from factorflow.engine.io import replace_dir
 
-    step = ckpt.resolve(run, prefer_best=True)
+    step = ckpt.resolve(run)  # the final step: the one evaluated (val objective is no proxy)
     tmp = dest.parent / f".{dest.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
