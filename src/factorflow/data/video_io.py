@@ -179,6 +179,7 @@ def write_video(
         raise ValueError(f"fps must be > 0, got {fps}")
     frames = _check_frames(frames)
     rate = Fraction(fps).limit_denominator(1001)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     audio_source = None
     if audio_from is not None and container_format == "mp4":

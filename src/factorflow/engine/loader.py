@@ -98,6 +98,6 @@ class StepLoader:
 
 def val_batches(dataset: Dataset, batch_size: int, n_batches: int, dist: DistInfo) -> DataLoader:
     """A fixed, unshuffled slice of the val split, shared out across ranks."""
-    n = min(len(dataset), batch_size * n_batches * dist.world)
+    n = min(len(dataset), batch_size * n_batches)  # the same items whatever the world size
     indices = list(range(dist.rank, n, dist.world))
     return DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)

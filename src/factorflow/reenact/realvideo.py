@@ -189,7 +189,7 @@ def lip_sync_metrics(driver: np.ndarray, result: RealReenactment, target: np.nda
         "driver_opening_range": [float(np.nanmin(d_open)), float(np.nanmax(d_open))],
         "output_opening_range": [float(np.nanmin(o_open[found])), float(np.nanmax(o_open[found]))],
         "identity_shift_iod": float(np.nanmean(shift[found])),
-        "psnr_outside_mouth": float(10 * np.log10(255.0**2 / max(mse, 1e-12))),
+        "psnr_outside_mouth": float(min(100.0, 10 * np.log10(255.0**2 / max(mse, 1e-12)))),
     }
 
 
