@@ -43,9 +43,19 @@ def run(args: argparse.Namespace) -> int:
         frames = side_by_side(driver, target_shown, result) if args.side_by_side else result
         audio = None
     else:
+        from tqdm import tqdm
+
         from factorflow.reenact.realvideo import reenact_video
 
-        out = reenact_video(model, config, driver, target, fps=fps, device=args.device)
+        out = reenact_video(
+            model,
+            config,
+            driver,
+            target,
+            fps=fps,
+            device=args.device,
+            progress=lambda it, total: tqdm(it, total=total, desc="paste back", unit="frame"),
+        )
         frames = out.side_by_side if args.side_by_side else out.frames
         audio = args.driver
     path = write_clip(args.out, frames, args.fps or fps, audio_from=audio)

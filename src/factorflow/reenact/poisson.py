@@ -39,7 +39,7 @@ def _region(mask: np.ndarray, target_shape: tuple[int, ...], offset: tuple[int, 
     ys, xs = np.nonzero(mask)
     ys, xs = ys + dy, xs + dx
     keep = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-    region = np.zeros((h, w), dtype=bool)
+    region = np.zeros((h, w), np.bool_)
     region[ys[keep], xs[keep]] = True
     return region
 

@@ -12,6 +12,7 @@ driver video + target image/video
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,8 +134,11 @@ def reenact_video(
     fps: float = 25.0,
     device: str = "cpu",
     smooth: bool = True,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> RealReenactment:
-    """Full-resolution driver [T,H,W,3] and target [T',H',W',3] uint8 -> the target saying it."""
+    """Full-resolution driver [T,H,W,3] and target [T',H',W',3] uint8 -> the target saying it.
+
+    `progress(iterable, total)` may wrap the per-frame paste-back loop (e.g. a tqdm bar)."""
     size = config.data.size
     d_track = track(driver, size, fps, "driver")
     t_track = track(target, size, fps, "target")
@@ -148,7 +152,10 @@ def reenact_video(
     height, width = target.shape[1:3]
     ones = np.full((size, size, 3), 255, np.uint8)
     frames = []
-    for crop, j in zip(out_crops, index, strict=True):
+    pairs: Iterable = zip(out_crops, index, strict=True)
+    if progress is not None:
+        pairs = progress(pairs, len(index))
+    for crop, j in pairs:
         back = warp(crop, inverse(t_track.matrices[j]), (height, width))
         # Only where the crop covers the frame: pixels warped from outside it are edge copies.
         cover = warp(ones, inverse(t_track.matrices[j]), (height, width))[..., 0] > 250
