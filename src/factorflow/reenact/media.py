@@ -18,7 +18,8 @@ DEFAULT_FPS = 25.0
 
 
 def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
-    """An image, a folder of images (sorted by name) or a video -> (uint8 [N,H,W,3], fps)."""
+    """An image, a folder of images (sorted by name), an LRW clip prefix (WORD/WORD_00003 for
+    WORD_00003_*.png) or a video -> (uint8 [N,H,W,3], fps)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -30,7 +31,13 @@ def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
             raise ValueError(f"frames in {path} differ in size: {sorted(shapes)}")
         return np.stack(frames), DEFAULT_FPS
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+        # An LRW frame-layout clip named by its prefix: WORD/WORD_00003 -> WORD_00003_*.png
+        files = sorted(
+            p for p in path.parent.glob(f"{path.name}_*") if p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if files and path.parent.is_dir():
+            return np.stack([_read_image(p) for p in files]), DEFAULT_FPS
+        raise FileNotFoundError(f"{path} does not exist (nor frames {path.name}_*.png beside it)")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return _read_image(path)[None], DEFAULT_FPS
     if path.suffix.lower() in VIDEO_EXTENSIONS or path.suffix.lower() == ".gif":
