@@ -49,6 +49,7 @@ class AFModel(FlowModel):
             )
         if not self.cfg.joint:
             self.flow.requires_grad_(False)
+        self._latents: dict[int, list[Tensor]] = {}  # training-set clip index -> latents
 
     def build_flow(self, config: Config) -> Glow:
         return Glow(config.flow)
@@ -99,8 +100,6 @@ class AFModel(FlowModel):
         flow again: with the cache, an epoch after the first costs only the encoders. Training
         batches only (`index` is an index into the training set).
         """
-        if not hasattr(self, "_latents"):
-            self._latents: dict[int, list[Tensor]] = {}
         keys = index.tolist()
         missing = [i for i, k in enumerate(keys) if k not in self._latents]
         if missing:
