@@ -492,6 +492,14 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _table(first: str, cols: list[str], rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown table lines: one row per entry of `rows`, one column per key in `cols`."""
+    lines = ["| " + " | ".join([first, *cols]) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown tables: methods x metrics, then leakage, likelihood and judges."""
     cols = [*IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr", "frames_per_s"]
@@ -505,11 +513,8 @@ def markdown(report: dict[str, Any]) -> str:
         "(label: the driver's word); ratio = / its accuracy on real test clips. opening_corr: "
         "Pearson r of the driver's true mouth opening and the opening measured on the output.",
         "",
-        "| method | " + " | ".join(cols) + " |",
-        "|---" * (len(cols) + 1) + "|",
     ]
-    for name, row in report["methods"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+    lines += _table("method", cols, report["methods"])
     for name, why in report["skipped"].items():
         lines.append(f"| {name} | skipped: {why} |" + " |" * (len(cols) - 1))
     keys = [
@@ -526,11 +531,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Leakage (linear probes on test clips; leakage = the first three, at chance is best)",
         "",
-        "| representation | " + " | ".join(keys) + " |",
-        "|---" * (len(keys) + 1) + "|",
     ]
-    for name, row in report["leakage"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
+    lines += _table("representation", keys, report["leakage"])
     lines += ["", "## Likelihood and exactness", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in report["likelihood"].items()]
     lines += ["", "## Judges (trained on the fly)", ""]
