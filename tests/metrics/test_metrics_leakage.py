@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 from torch import nn
 
@@ -67,3 +70,15 @@ def test_probes_find_the_speaker_in_s_and_the_word_in_r():
     assert out["speaker_from_s"] == 1.0 and out["word_from_r"] == 1.0
     assert out["speaker_from_r"] < 0.6 and out["word_from_s"] < 0.7
     assert out["opening_r2_from_r"] > 0.9 and out["opening_r2_from_s"] < 0.2
+
+
+def test_information_is_high_where_the_label_lives():
+    clips, speakers, words, opening = _clips()
+    out = leakage(_Factorized(), clips, speakers, words, opening)
+    assert out["mi_ceiling_speaker"] == pytest.approx(math.log(4))
+    assert out["mi_ceiling_word"] == pytest.approx(math.log(3))
+    # s holds the speaker and r the word; 96 frames keep the held-out bound well under H
+    assert out["mi_s_speaker"] > 0.3 * out["mi_ceiling_speaker"]
+    assert out["mi_r_word"] > 0.3 * out["mi_ceiling_word"]
+    assert out["mi_r_speaker"] < 0.25 * out["mi_s_speaker"]
+    assert out["mi_s_word"] < 0.25 * out["mi_r_word"]

@@ -92,15 +92,17 @@ class SeparableCritic(nn.Module):
 
 class GaussianQ(nn.Module):
     """The variational q(y | x) of CLUB: a diagonal Gaussian whose mean and log-variance are MLPs
-    of x. x [N, dx] -> (mean, logvar), each [N, dy]; logvar is bounded to (-10, 10) by a tanh."""
+    of x. x [N, dx] -> (mean, logvar), each [N, dy]; logvar is bounded to (-bound, bound) by a
+    tanh (a small bound keeps 1 / variance, which scales CLUB's gradients, moderate)."""
 
-    def __init__(self, x_dim: int, y_dim: int, hidden: int = 64) -> None:
+    def __init__(self, x_dim: int, y_dim: int, hidden: int = 64, bound: float = 10.0) -> None:
         super().__init__()
         self.net = _mlp(x_dim, hidden, 2 * y_dim)
+        self.bound = bound
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mean, logvar = self.net(x).chunk(2, dim=1)
-        return mean, 10 * torch.tanh(logvar / 10)
+        return mean, self.bound * torch.tanh(logvar / self.bound)
 
 
 def _as_matrix(values: Tensor | np.ndarray, name: str) -> Tensor:

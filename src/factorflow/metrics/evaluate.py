@@ -10,7 +10,8 @@
    the driver's true mouth opening with the opening read from the output, over all frames of all
    pairs; frames per second. A "ground-truth" row scores the true renders with the same judges:
    the ceiling the judges allow.
-3. Leakage probes (`metrics.leakage`) on all test clips for the model (and the flow's level swap).
+3. Leakage probes (`metrics.leakage`) on all test clips for the model (and the flow's level swap):
+   linear read-outs, and InfoNCE estimates of I(r; word), I(s; speaker), I(r; speaker), I(s; word).
 4. Bits/dim of test frames under the model's flow (bin centre, and averaged over uniform
    dequantisation noise) and the encode-decode error.
 
@@ -533,6 +534,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     lines += _table("representation", keys, report["leakage"])
+    info = ["mi_r_word", "mi_s_speaker", "mi_r_speaker", "mi_s_word"]
+    info += ["mi_ceiling_word", "mi_ceiling_speaker"]
+    lines += [
+        "",
+        "## Information (InfoNCE lower bounds in nats on held-out clips; ceiling = label entropy)",
+        "",
+    ]
+    lines += _table("representation", info, report["leakage"])
     lines += ["", "## Likelihood and exactness", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in report["likelihood"].items()]
     lines += ["", "## Judges (trained on the fly)", ""]

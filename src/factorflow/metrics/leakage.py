@@ -13,6 +13,10 @@ other model from `identity()` (one per clip, repeated over its frames) and `moti
 Probes are linear (logistic regression, ridge) trained on half of each speaker-word group's clips
 and tested on the other half, so train and test never share a clip. Speaker and word are predicted
 per clip from the mean log-probability over its frames; opening per frame.
+
+`information` adds nonlinear estimates in nats: InfoNCE lower bounds (`factor.bounds.estimate_mi`)
+of I(part; label) for each part and label, per frame, the critic scored on held-out whole clips.
+The ceiling is the label entropy H(label) of the clips probed.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from factorflow.factor.bounds import estimate_mi
 from factorflow.metrics.classifiers import fit_linear_probe, ridge_r2
 from factorflow.models.base import FlowModel
 from factorflow.models.glow import GlowModel
 
 POOL = 4
+MI_STEPS = 500  # Adam steps of each InfoNCE critic in `information`
 
 
 def _levels(value: Any) -> list[Tensor]:
@@ -142,6 +148,33 @@ def probe_parts(
     return out
 
 
+def _entropy(labels: Tensor) -> float:
+    p = torch.bincount(labels).double()
+    p = p[p > 0] / len(labels)
+    return float(-(p * p.log()).sum())
+
+
+def information(
+    s: Tensor, r: Tensor, speakers: Tensor, words: Tensor, seed: int = 0, steps: int = MI_STEPS
+) -> dict[str, float]:
+    """InfoNCE estimates (nats) of I(part; label) from frame features s [N,T,Ds], r [N,T,Dr] of N
+    clips with speaker and word ids [N]: keys mi_{s,r}_{speaker,word}, and the ceilings
+    mi_ceiling_{speaker,word} = H(label). Disentangled: mi_s_speaker and mi_r_word near their
+    ceilings, mi_r_speaker and mi_s_word near 0. Each estimate holds out whole clips (a quarter).
+    """
+    n, t = s.shape[:2]
+    clip = torch.arange(n).repeat_interleave(t)
+    out: dict[str, float] = {}
+    for label_name, labels in (("speaker", speakers), ("word", words)):
+        per_frame = labels.long().repeat_interleave(t)
+        for part, feats in (("s", s), ("r", r)):
+            out[f"mi_{part}_{label_name}"] = estimate_mi(
+                feats.reshape(n * t, -1), per_frame, "infonce", steps, seed, groups=clip
+            )
+        out[f"mi_ceiling_{label_name}"] = _entropy(labels.long())
+    return out
+
+
 def leakage(
     model: FlowModel,
     clips: Tensor,
@@ -153,8 +186,10 @@ def leakage(
     """Leakage of `model` on uint8 clips [N,T,3,H,W] with speaker and word ids [N], opening [N,T].
 
     Keys: speaker_from_{s,r}, word_from_{s,r} (clip accuracy), opening_r2_from_{s,r},
-    chance_speaker, chance_word, probe_clips_{train,test}, dims_{s,r}. Leakage is speaker_from_r,
-    word_from_s and opening_r2_from_s; the other three show what the parts retain.
+    chance_speaker, chance_word, probe_clips_{train,test}, dims_{s,r}, and the keys of
+    `information`. Leakage is speaker_from_r, word_from_s and opening_r2_from_s (mi_r_speaker and
+    mi_s_word); the other three show what the parts retain.
     """
     s, r = features(model, clips)
-    return probe_parts(s, r, speakers, words, opening.float(), seed)
+    out = probe_parts(s, r, speakers, words, opening.float(), seed)
+    return {**out, **information(s, r, speakers, words, seed)}

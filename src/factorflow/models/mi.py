@@ -13,8 +13,12 @@ Terms per frame ([B]; `loss_weights` weights them):
   I(z_1..L-1; c)). Without the entropy of z it is no bound: the flow gains by shrinking
   z_1..L-1, so beta defaults to 0 and the term is only logged;
 - infonce: minus the InfoNCE bound on I(z_1..L-1; c) with a separable critic (weight w_infonce);
-- club: CLUB upper bound on I(z_L; c), minimised through the flow and the condition net only;
-- club_q: -log q(c | z_L) on detached inputs: fits CLUB's q and nothing else (weight 1);
+- club: CLUB upper bound on I(z_L; c), minimised through the flow only (z_L), on a detached,
+  standardised view of c, with q's variance bounded. CLUB is linear in q's mean, so it has no
+  floor against a moving encoder: with c free to rescale and q's log-variance down to -10 the
+  "bound" reached -2.6e6 and a 64x64 run diverged within 80 steps;
+- club_q: -log q(c | z_L) per condition dimension on detached inputs: fits CLUB's q and nothing
+  else (weight 1; per dimension so its gradients do not take the global gradient-clip budget);
 - resample: MSE between the frame and the decode of (z_L of the frame, z_1..L-1 drawn from their
   conditional priors given c at `resample_temperature`): (z_L, c) must determine the image.
 The split of the club terms keeps the two objectives from fighting: q maximises its likelihood,
@@ -134,16 +138,28 @@ class LatentCritic(nn.Module):
         return self.score(self.embed_z(zs), self.embed_c(cond))
 
 
+def standardised_view(cond: list[Tensor]) -> Tensor:
+    """The condition as CLUB sees it: `pooled`, detached, and standardised per feature with the
+    batch's statistics, so its scale cannot drift under q. -> [B, D]."""
+    view = pooled(cond).detach()
+    return (view - view.mean(0)) / view.std(0).clamp(min=1e-3)
+
+
 class ConditionPosterior(nn.Module):
-    """CLUB's q(c | z_L): a Gaussian over the pooled condition (`pooled`, a fixed view: a learned
-    one could be bent to hide what the bound should see) given an embedding of z_L."""
+    """CLUB's q(c | z_L): a Gaussian over the standardised pooled condition (`standardised_view`,
+    a fixed view: a learned one could be bent to hide what the bound should see) given an
+    embedding of z_L. Its log-variance stays within +-LOGVAR_BOUND: the bound's gradient scales
+    with 1 / variance, and q fitting a near-constant feature would otherwise multiply it by e^10.
+    """
+
+    LOGVAR_BOUND = 3.0
 
     def __init__(
         self, top_shape: tuple[int, int, int], c_shapes: list[tuple[int, int, int]], dim: int
     ) -> None:
         super().__init__()
         self.embed = FrameFeatures([top_shape], dim, GRID)
-        self.q = bounds.GaussianQ(dim, pooled_size(c_shapes), dim)
+        self.q = bounds.GaussianQ(dim, pooled_size(c_shapes), dim, self.LOGVAR_BOUND)
 
     def forward(self, top: Tensor) -> tuple[Tensor, Tensor]:
         """z_L [B,C,H,W] -> (mean, logvar) of the pooled condition, each [B, D]."""
@@ -202,12 +218,13 @@ class MIObjective(nn.Module):
         if self.critic is not None:
             terms["infonce"] = -bounds.infonce(self.critic(zs[:-1], cond))
         if self.club_q is not None:
-            c_view = pooled(cond)
+            c_view = standardised_view(cond)
             frozen = {k: v.detach() for k, v in self.club_q.named_parameters()}
             q_of_top = functional_call(self.club_q, frozen, (zs[-1],))
             terms["club"] = bounds.club(*q_of_top, c_view)
             q_mean, q_logvar = self.club_q(zs[-1].detach())
-            terms["club_q"] = -bounds.gaussian_log_likelihood(q_mean, q_logvar, c_view.detach())
+            fit = bounds.gaussian_log_likelihood(q_mean, q_logvar, c_view)
+            terms["club_q"] = -fit / c_view.shape[1]
         if self.cfg.w_resample > 0:
             given = [None] * (len(zs) - 1) + [zs[-1]]
             redrawn = flow.sample_latents(
