@@ -1,5 +1,6 @@
 import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,9 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     leak = saved["leakage"]["glow"]
     assert leak["chance_speaker"] == 0.5 and leak["chance_word"] == pytest.approx(1 / 3)
     assert 0 <= leak["speaker_from_r"] <= 1
+    for key in ("mi_r_word", "mi_s_speaker", "mi_r_speaker", "mi_s_word"):
+        assert 0 <= leak[key] <= math.log(128)  # InfoNCE is capped at log(batch)
+    assert leak["mi_ceiling_speaker"] == pytest.approx(math.log(2))
     like = saved["likelihood"]
     assert like["encode_decode_max_abs_error"] < 1e-4
     assert like["encode_decode_uint8_mismatches"] == 0
@@ -104,6 +108,7 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     assert saved["judges"]["test_clips"] == 12
 
     md = out.with_suffix(".md").read_text()
+    assert "## Information" in md and "mi_r_word" in md
     for name in [*methods, "glow-swap"]:
         assert f"| {name} |" in md
     sheet = np.asarray(Image.open(out.with_suffix(".png")))
