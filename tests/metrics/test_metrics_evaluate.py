@@ -101,6 +101,8 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     for key in ("mi_r_word", "mi_s_speaker", "mi_r_speaker", "mi_s_word"):
         assert 0 <= leak[key] <= math.log(128)  # InfoNCE is capped at log(batch)
     assert leak["mi_ceiling_speaker"] == pytest.approx(math.log(2))
+    truth = saved["leakage"][ev.TRUE_MOUTH]
+    assert set(truth) == {"mi_r_word", "mi_r_speaker", "mi_ceiling_word", "mi_ceiling_speaker"}
     like = saved["likelihood"]
     assert like["encode_decode_max_abs_error"] < 1e-4
     assert like["encode_decode_uint8_mismatches"] == 0
@@ -154,8 +156,8 @@ def test_factorized_and_conditional_models(tiny: Path, name: str):
     assert like["encode_decode_max_abs_error"] < 1e-4
     if name == "mi":  # a conditional flow: no plain Glow to swap levels of
         assert like["conditional"] and set(report["skipped"]) == {"glow-swap", "glow-attribute"}
-        assert list(report["leakage"]) == ["mi"]
+        assert list(report["leakage"]) == ["mi", ev.TRUE_MOUTH]
     else:  # AF runs on a plain Glow: its level swap is a baseline and is probed too
         assert not like["conditional"] and not report["skipped"]
-        assert list(report["leakage"]) == ["af", "glow-swap"]
+        assert list(report["leakage"]) == ["af", "glow-swap", ev.TRUE_MOUTH]
         assert report["leakage"]["af"]["dims_r"] == report["leakage"]["af"]["dims_s"]

@@ -14,6 +14,7 @@ Each bound returns per-sample terms [N] whose mean is the bound (nats); callers 
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -145,6 +146,18 @@ def _holdout_mask(
     return torch.isin(ids, held)
 
 
+def _bound_on(net: nn.Module, method: str, x: Tensor, y: Tensor, batch: int) -> float:
+    """Mean of `method`'s bound over consecutive batches of `batch` pairs of x, y."""
+    bound = infonce if method == "infonce" else nwj
+    values = []
+    with torch.no_grad():
+        for start in range(0, len(x) - batch + 1, batch):
+            xb, yb = x[start : start + batch], y[start : start + batch]
+            terms = club(*net(xb), yb) if method == "club" else bound(net(xb, yb))
+            values.append(float(terms.mean()))
+    return float(np.mean(values))
+
+
 def estimate_mi(
     x: Tensor | np.ndarray,
     y: Tensor | np.ndarray,
@@ -156,21 +169,27 @@ def estimate_mi(
     lr: float = 3e-3,
     holdout: float = 0.25,
     groups: Tensor | np.ndarray | None = None,
+    check_every: int = 25,
 ) -> float:
     """Estimate I(x; y) in nats by fitting `method`'s network to samples, then evaluating the bound
     on held-out pairs (so an over-fitted critic cannot inflate it).
 
     x: [N, dx] features. y: [N, dy] features, or [N] integer labels (one-hot encoded). Features
-    are standardised with the training split's statistics. The network trains `steps` Adam steps
-    on minibatches of `batch_size` pairs; the held-out split (a `holdout` fraction, shuffled by
-    `seed`) is scored in batches of the same size, so an InfoNCE estimate is capped at
-    log(batch_size). method: "infonce" | "nwj" (lower bounds) | "club" (upper bound).
+    are standardised with the training split's statistics. The network trains up to `steps` Adam
+    steps on minibatches of `batch_size` pairs of the fitting split and keeps the state that
+    scores best on a validation split (a `holdout` fraction of the training pairs, checked every
+    `check_every` steps): early stopping, because an over-confident critic scores far below zero
+    on pairs it has not seen. The held-out split (a `holdout` fraction, shuffled by `seed`) is
+    then scored in batches of the same size, so an InfoNCE estimate is capped at
+    log(batch_size). method: "infonce" | "nwj" (lower bounds) | "club" (upper bound; it stops
+    on the fit of q, its training objective).
 
     The result is clipped at 0 (mutual information is never negative).
 
-    groups: optional [N] integer ids (e.g. the clip of each frame): the held-out split then takes
-    whole groups, so near copies (frames of one clip) never sit on both sides; without it a critic
-    can match held-out frames to their clip and the estimate only reflects the label counts.
+    groups: optional [N] integer ids (e.g. the clip of each frame): the validation and held-out
+    splits then take whole groups, so near copies (frames of one clip) never sit on both sides;
+    without it a critic can match held-out frames to their clip and the estimate only reflects
+    the label counts.
     """
     if method not in METHODS:
         raise ValueError(f"unknown MI estimator {method!r}: choose one of {METHODS}")
@@ -178,30 +197,42 @@ def estimate_mi(
     n = len(xs)
     if len(ys) != n:
         raise ValueError(f"x has {n} samples but y has {len(ys)}")
+    group_ids = None if groups is None else torch.as_tensor(np.asarray(groups)).long()
     gen = torch.Generator().manual_seed(seed)
-    eval_mask = _holdout_mask(n, holdout, groups, gen)
+    eval_mask = _holdout_mask(n, holdout, group_ids, gen)
     train_idx, eval_idx = (~eval_mask).nonzero()[:, 0], eval_mask.nonzero()[:, 0]
+    sub_groups = None if group_ids is None else group_ids[train_idx]
+    val_mask = _holdout_mask(len(train_idx), holdout, sub_groups, gen)
+    fit_idx, val_idx = train_idx[~val_mask], train_idx[val_mask]
     eval_idx = eval_idx[torch.randperm(len(eval_idx), generator=gen)]  # mixed held-out batches
-    n_eval = len(eval_idx)
-    if n_eval < 2 or len(train_idx) < 2:
+    val_idx = val_idx[torch.randperm(len(val_idx), generator=gen)]
+    if min(len(fit_idx), len(val_idx), len(eval_idx)) < 2:
         raise ValueError(
-            f"estimate_mi needs more samples: {n} give {len(train_idx)} training and {n_eval} "
-            f"held-out pairs (holdout {holdout})"
+            f"estimate_mi needs more samples: {n} give {len(fit_idx)} fitting, {len(val_idx)} "
+            f"validation and {len(eval_idx)} held-out pairs (holdout {holdout})"
         )
-    x_train, x_eval = _standardise(xs[train_idx], xs[eval_idx])
-    y_train, y_eval = _standardise(ys[train_idx], ys[eval_idx])
+    x_fit, x_val, x_eval = _standardise(xs[fit_idx], xs[val_idx], xs[eval_idx])
+    y_fit, y_val, y_eval = _standardise(ys[fit_idx], ys[val_idx], ys[eval_idx])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if method == "club":
-            net: nn.Module = GaussianQ(x_train.shape[1], y_train.shape[1], hidden)
+            net: nn.Module = GaussianQ(x_fit.shape[1], y_fit.shape[1], hidden)
         else:
-            net = SeparableCritic(x_train.shape[1], y_train.shape[1], hidden)
+            net = SeparableCritic(x_fit.shape[1], y_fit.shape[1], hidden)
     bound = infonce if method == "infonce" else nwj
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    batch = min(batch_size, len(x_train), n_eval)
-    for _ in range(steps):
-        idx = torch.randperm(len(x_train), generator=gen)[:batch]
-        xb, yb = x_train[idx], y_train[idx]
+    batch = min(batch_size, len(x_fit), len(x_val), len(x_eval))
+
+    def validation() -> float:
+        if method == "club":  # q's fit, the quantity it is trained on
+            with torch.no_grad():
+                return float(gaussian_log_likelihood(*net(x_val), y_val).mean())
+        return _bound_on(net, method, x_val, y_val, batch)
+
+    best, best_state = validation(), copy.deepcopy(net.state_dict())
+    for step in range(1, steps + 1):
+        idx = torch.randperm(len(x_fit), generator=gen)[:batch]
+        xb, yb = x_fit[idx], y_fit[idx]
         if method == "club":
             loss = -gaussian_log_likelihood(*net(xb), yb).mean()
         else:
@@ -209,12 +240,11 @@ def estimate_mi(
         opt.zero_grad()
         loss.backward()
         opt.step()
-    values = []
-    with torch.no_grad():
-        for start in range(0, n_eval - batch + 1, batch):
-            xb, yb = x_eval[start : start + batch], y_eval[start : start + batch]
-            terms = club(*net(xb), yb) if method == "club" else bound(net(xb, yb))
-            values.append(float(terms.mean()))
-    # A critic that over-fits its training pairs can score below zero on held-out pairs; the
-    # bound is then uninformative and I(x; y) >= 0 is the better statement.
-    return max(0.0, float(np.mean(values)))
+        if step % check_every == 0 or step == steps:
+            value = validation()
+            if value > best:
+                best, best_state = value, copy.deepcopy(net.state_dict())
+    net.load_state_dict(best_state)
+    # Even the chosen critic can score below zero on held-out pairs; the bound is then
+    # uninformative and I(x; y) >= 0 is the better statement.
+    return max(0.0, _bound_on(net, method, x_eval, y_eval, batch))

@@ -155,21 +155,24 @@ def _entropy(labels: Tensor) -> float:
 
 
 def information(
-    s: Tensor, r: Tensor, speakers: Tensor, words: Tensor, seed: int = 0, steps: int = MI_STEPS
+    parts: dict[str, Tensor], speakers: Tensor, words: Tensor, seed: int = 0, steps: int = MI_STEPS
 ) -> dict[str, float]:
-    """InfoNCE estimates (nats) of I(part; label) from frame features s [N,T,Ds], r [N,T,Dr] of N
-    clips with speaker and word ids [N]: keys mi_{s,r}_{speaker,word}, and the ceilings
-    mi_ceiling_{speaker,word} = H(label). Disentangled: mi_s_speaker and mi_r_word near their
-    ceilings, mi_r_speaker and mi_s_word near 0. Each estimate holds out whole clips (a quarter).
+    """InfoNCE estimates (nats) of I(part; label) from frame features, e.g. {"s": s, "r": r}, each
+    [N,T,D] for N clips with speaker and word ids [N]: keys mi_{part}_{speaker,word}, and the
+    ceilings mi_ceiling_{speaker,word} = H(label). Disentangled: mi_s_speaker and mi_r_word high,
+    mi_r_speaker and mi_s_word near 0. Each estimate holds out whole clips (a quarter).
     """
-    n, t = s.shape[:2]
-    clip = torch.arange(n).repeat_interleave(t)
     out: dict[str, float] = {}
     for label_name, labels in (("speaker", speakers), ("word", words)):
-        per_frame = labels.long().repeat_interleave(t)
-        for part, feats in (("s", s), ("r", r)):
+        for part, feats in parts.items():
+            n, t = feats.shape[:2]
             out[f"mi_{part}_{label_name}"] = estimate_mi(
-                feats.reshape(n * t, -1), per_frame, "infonce", steps, seed, groups=clip
+                feats.reshape(n * t, -1),
+                labels.long().repeat_interleave(t),
+                "infonce",
+                steps,
+                seed,
+                groups=torch.arange(n).repeat_interleave(t),
             )
         out[f"mi_ceiling_{label_name}"] = _entropy(labels.long())
     return out
@@ -192,4 +195,4 @@ def leakage(
     """
     s, r = features(model, clips)
     out = probe_parts(s, r, speakers, words, opening.float(), seed)
-    return {**out, **information(s, r, speakers, words, seed)}
+    return {**out, **information({"s": s, "r": r}, speakers, words, seed)}
