@@ -23,6 +23,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pairs", type=int, default=40, help="(target, driver) pairs of test clips")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="use-time keys: mi.fine_latents=prior"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         out=args.out,
+        overrides=args.overrides,
     )
     row = report["methods"][report["model"]]
     print(

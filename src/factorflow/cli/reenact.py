@@ -19,6 +19,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side-by-side", action="store_true", help="driver | target | result")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="use-time keys: mi.fine_latents=prior"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         write_clip,
     )
 
-    model, config = load_model(args.checkpoint, args.device)
+    model, config = load_model(args.checkpoint, args.device, overrides=args.overrides)
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)
     if args.no_align:

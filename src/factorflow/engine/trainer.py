@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from factorflow.config import Config, save_config, to_dict
+from factorflow.config import Config, replace, save_config, to_dict
 from factorflow.engine import checkpoint as ckpt
 from factorflow.engine import distributed
 from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
@@ -335,14 +335,34 @@ def train(
         distributed.teardown()
 
 
+# Config keys that change how a trained model is used, not its tensors: `load_model` may override
+# them (`factorflow reenact/evaluate ... mi.fine_latents=prior`).
+USE_TIME_KEYS = ("mi.fine_latents",)
+
+
 def load_model(
-    path: str | Path, device: str | torch.device = "cpu", prefer_best: bool = True
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    prefer_best: bool = True,
+    overrides: list[str] | None = None,
 ) -> tuple[FlowModel, Config]:
-    """A trained model (eval mode) and its config from a run folder or checkpoint folder."""
-    from factorflow.config import from_dict
+    """A trained model (eval mode) and its config from a run folder or checkpoint folder.
+
+    overrides: `key=value` items for the keys of USE_TIME_KEYS only (others are an error: they
+    would not match the checkpoint's tensors or training)."""
+    from factorflow.config import from_dict, parse_overrides
 
     state = ckpt.load(path, prefer_best=prefer_best)
     config = from_dict(state.config)
+    if overrides:
+        keys = [item.split("=", 1)[0].strip() for item in overrides]
+        fixed = [k for k in keys if k not in USE_TIME_KEYS]
+        if fixed:
+            raise ValueError(
+                f"{state.path}: {fixed} cannot change after training; a trained model takes "
+                f"overrides of {list(USE_TIME_KEYS)} only"
+            )
+        config = replace(config, **parse_overrides(overrides))
     model = build_model(config)
     ckpt.load_model_state(model, state.model, state.path)
     return model.to(device).eval(), config

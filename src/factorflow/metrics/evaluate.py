@@ -305,17 +305,22 @@ def _train_images_per_s(run_dir: Path | None) -> float | None:
 
 
 def _load_model(
-    checkpoint_or_model: str | Path | tuple[FlowModel, Config], device: str
+    checkpoint_or_model: str | Path | tuple[FlowModel, Config],
+    device: str,
+    overrides: list[str] | None = None,
 ) -> tuple[FlowModel, Config, str, Path | None]:
     if isinstance(checkpoint_or_model, tuple):
+        if overrides:
+            raise ValueError("overrides apply to a checkpoint, not to an in-memory model")
         model, config = checkpoint_or_model
         return model.to(device).eval(), config, f"<{type(model).__name__} in memory>", None
     from factorflow.engine import checkpoint as ckpt
     from factorflow.engine.trainer import load_model
 
     path = Path(checkpoint_or_model)
-    model, config = load_model(path, device)
-    return model, config, str(path), ckpt.resolve(path, prefer_best=True).parent.parent
+    model, config = load_model(path, device, overrides=overrides)
+    source = f"{path} {' '.join(overrides)}" if overrides else str(path)
+    return model, config, source, ckpt.resolve(path, prefer_best=True).parent.parent
 
 
 def _select(baselines: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -345,6 +350,7 @@ def evaluate(
     noise_draws: int = 2,
     attribute_clips: int = 128,
     sheet_pairs: int = 3,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model (run folder, checkpoint folder, or an in-memory (model, config))
     on the synthetic dataset at `data_dir` -> the report dict (format `FORMAT`).
@@ -352,12 +358,13 @@ def evaluate(
     `baselines`: "all", "none", or names from BASELINES (list or comma-separated). With `out`
     (a .json path) the report is also written there, with OUT.md (tables) and OUT.png (contact
     sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs),
-    and lists them under "files".
+    and lists them under "files". `overrides`: use-time config keys for a checkpoint
+    (`engine.trainer.USE_TIME_KEYS`, e.g. "mi.fine_latents=prior").
     """
     chosen = _select(baselines)
     meta = SynthMeta.load(data_dir)
     pair_list = make_pairs(meta.clips("test"), pairs, seed)
-    model, config, source, run_dir = _load_model(checkpoint_or_model, device)
+    model, config, source, run_dir = _load_model(checkpoint_or_model, device, overrides)
     if meta.size != config.data.size:
         raise ValueError(
             f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
