@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,34 @@ def test_train_hybrid_runs_both_stages(tiny_lrw: Path, tmp_path: Path) -> None:
         if name.startswith(("flow.", "condition.")):
             assert torch.equal(stage2.model[name], value), name
     assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
+
+
+@pytest.mark.parametrize("kind", ["af", "hybrid"])
+def test_residual_motion_adds_the_drivers_structure_change(kind: str) -> None:
+    model = hybrid_model("af.motion=residual")
+    if kind == "af":
+        model = build_model(
+            load_config("tiny", ["model=af", "af.num_words=2", "af.motion=residual"])
+        )
+        model.initialize({"frames": frames_of(2, 4)})
+        randomise(model, seed=2)
+    driver, target = frames_of(6, seed=1), frames_of(3, seed=2)
+    ss, rs = model.factorize(driver)
+    ident = model.identity(target)
+    zs = [m + r + s - s.mean(0, keepdim=True) for m, s, r in zip(ident, ss, rs, strict=True)]
+    out = model.reenact(driver, target)
+    if kind == "af":
+        expected = model.decode(zs)
+    else:
+        expected = model.render(ident, model.motion(driver))
+        x, _ = model.flow.inverse(zs, model.motion(driver).cond)
+        assert torch.equal(expected, postprocess(x, 5))
+    assert torch.equal(out, expected)
+    # the structure mean is the whole driver's, however reenactment chunks the frames
+    assert torch.equal(model.reenact(driver, target, batch_size=4), out)
+    # a driver that does not move has no structure change: residual motion is plain r
+    still = driver[:1].expand(4, -1, -1, -1).contiguous()
+    residual = model.reenact(still, target)
+    model.cfg = dataclasses.replace(model.cfg, motion="r")
+    assert torch.equal(model.reenact(still, target), residual)
+    assert not torch.equal(model.reenact(driver, target), out)

@@ -7,7 +7,13 @@ from torch import nn
 from factorflow.config import load_config
 from factorflow.data.synth import MOUTH_FACTORS, SynthMeta, generate
 from factorflow.flows import Glow, GlowConfig
-from factorflow.metrics.baselines import CopyTarget, GlowAttribute, PixelPaste, glow_view
+from factorflow.metrics.baselines import (
+    CopyTarget,
+    GlowAttribute,
+    GlowResidual,
+    PixelPaste,
+    glow_view,
+)
 from factorflow.metrics.evaluate import load_clips
 from factorflow.models import build_model
 from factorflow.models.glow import GlowModel, dequantize
@@ -93,3 +99,20 @@ def test_glow_view_shares_the_models_flow():
         image_size=16, levels=2, steps=1, hidden=8, cond_channels=2, prior_cond="cond"
     )
     assert glow_view(Wrapped(Glow(cond)), config) is None
+
+
+def test_glow_residual_moves_the_target_by_the_drivers_latent_change() -> None:
+    glow = build_model(load_config("tiny", ["model=glow"])).eval()
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 256, (3, 3, 16, 16), generator=gen, dtype=torch.uint8)
+    driver = torch.randint(0, 256, (5, 3, 16, 16), generator=gen, dtype=torch.uint8)
+    out = GlowResidual(glow).reenact(driver, target)
+    zd, zt = glow.encode(driver), glow.encode(target)
+    expected = [
+        t.mean(0, keepdim=True) + d - d.mean(0, keepdim=True) for d, t in zip(zd, zt, strict=True)
+    ]
+    assert torch.equal(out, glow.decode(expected))
+    # a still driver adds nothing: every frame is the decoded clip-mean latent of the target
+    still = GlowResidual(glow).reenact(driver[:1].expand(4, -1, -1, -1), target)
+    mean = glow.decode([t.mean(0, keepdim=True) for t in zt])
+    assert torch.equal(still, mean.expand(4, -1, -1, -1))

@@ -79,7 +79,9 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     assert saved["files"] == [str(out), str(out.with_suffix(".md")), str(out.with_suffix(".png"))]
 
     methods = saved["methods"]
-    assert list(methods) == ["glow", "copy-target", "pixel-paste", "glow-attribute", "ground-truth"]
+    assert list(methods) == [
+        "glow", "copy-target", "pixel-paste", "glow-attribute", "glow-residual", "ground-truth"
+    ]  # fmt: skip
     assert "glow-swap" in saved["skipped"]  # the evaluated model is that Glow
     for name, row in methods.items():
         if name == "ground-truth":
@@ -115,7 +117,7 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
         assert f"| {name} |" in md
     sheet = np.asarray(Image.open(out.with_suffix(".png")))
     tile = 16 * (128 // 16)
-    assert sheet.shape[1] == (3 + 4) * tile  # driver, target, truth + 4 methods
+    assert sheet.shape[1] == (3 + 5) * tile  # driver, target, truth + 5 methods
     assert report["methods"]["copy-target"] == pytest.approx(methods["copy-target"])
 
 
@@ -155,7 +157,8 @@ def test_factorized_and_conditional_models(tiny: Path, name: str):
     like = report["likelihood"]
     assert like["encode_decode_max_abs_error"] < 1e-4
     if name == "mi":  # a conditional flow: no plain Glow to swap levels of
-        assert like["conditional"] and set(report["skipped"]) == {"glow-swap", "glow-attribute"}
+        assert like["conditional"]
+        assert set(report["skipped"]) == {"glow-swap", "glow-attribute", "glow-residual"}
         assert list(report["leakage"]) == ["mi", ev.TRUE_MOUTH]
     else:  # AF runs on a plain Glow: its level swap is a baseline and is probed too
         assert not like["conditional"] and not report["skipped"]

@@ -18,7 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--baselines",
         default="all",
         help="all, none, or a comma-separated list of copy-target, pixel-paste, glow-swap, "
-        "glow-attribute",
+        "glow-attribute, glow-residual",
     )
     p.add_argument("--pairs", type=int, default=40, help="(target, driver) pairs of test clips")
     p.add_argument("--seed", type=int, default=0)

@@ -336,8 +336,8 @@ def train(
 
 
 # Config keys that change how a trained model is used, not its tensors: `load_model` may override
-# them (`factorflow reenact/evaluate ... mi.fine_latents=prior`).
-USE_TIME_KEYS = ("mi.fine_latents",)
+# them (`factorflow reenact/evaluate ... af.motion=residual`).
+USE_TIME_KEYS = ("mi.fine_latents", "af.motion")
 
 
 def load_model(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 ENCODERS = ("linear", "conv", "attention")
 SEQUENCE_MODELS = ("bigru", "tcn")
+MOTIONS = ("r", "residual")
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,16 @@ class AFConfig:
     stage1_steps: int = 1000  # Glow steps run by `train --model af` before stage 2
     stage1_batch_size: int = 16  # frames per step in stage 1 (data.batch_size counts clips)
     glow_checkpoint: str = ""  # skip stage 1 and start from this Glow checkpoint
+    # What reenactment takes from the driver (a use-time key): "r" (the paper: r_t) or "residual"
+    # (r_t + s_t - mean_t s: also the driver's frame-to-frame change of its structure part,
+    # where the trained encoders leave most of the mouth; README "Residual motion").
+    motion: str = "r"
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"af.encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.motion not in MOTIONS:
+            raise ValueError(f"af.motion must be one of {MOTIONS}, got {self.motion!r}")
         if self.sequence_model not in SEQUENCE_MODELS:
             raise ValueError(
                 f"af.sequence_model must be one of {SEQUENCE_MODELS}, got {self.sequence_model!r}"

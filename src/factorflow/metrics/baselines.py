@@ -17,6 +17,9 @@ frame t with target frame min(t, T'-1).
   in the span of the directions (least squares). So the amount of each attribute is read from the
   driver frame itself, with no access to its ground-truth factors, and only the attribute
   directions of the target's latent change.
+- glow-residual: latent residual transfer, no training beyond the flow: every level of the
+  target's clip-mean latent plus the driver frame's change from the driver's clip-mean latent,
+  z_t = mean(z_target) + z_driver,t - mean(z_driver).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from factorflow.models.base import FlowModel
 from factorflow.models.glow import GlowModel
 from factorflow.reenact.poisson import poisson_blend
 
-BASELINES = ("copy-target", "pixel-paste", "glow-swap", "glow-attribute")
+BASELINES = ("copy-target", "pixel-paste", "glow-swap", "glow-attribute", "glow-residual")
 
 
 def target_frames(target: Tensor, n: int) -> Tensor:
@@ -134,7 +137,7 @@ class PixelPaste:
 
 
 def glow_view(model: FlowModel, config: Config) -> GlowModel | None:
-    """A `GlowModel` running `model`'s own flow (for glow-swap and glow-attribute).
+    """A `GlowModel` running `model`'s own flow (for the glow-* baselines).
 
     The model itself when it is a Glow; None when its flow needs a condition (MI-flow), which a
     plain Glow cannot supply.
@@ -216,3 +219,21 @@ class GlowAttribute:
         # a = argmin_a |(z_d - z_t) - a D|^2 per frame (pinv: directions may be near-parallel).
         coef = (_flat(zd) - base) @ torch.linalg.pinv(d)
         return self.glow.decode(_unflat(base + coef @ d, zt))
+
+
+class GlowResidual:
+    """Latent residual transfer on a Glow (see the module docstring)."""
+
+    name: ClassVar[str] = "glow-residual"
+
+    def __init__(self, glow: GlowModel) -> None:
+        self.glow = glow
+
+    @torch.no_grad()
+    def reenact(self, driver: Tensor, target: Tensor) -> Tensor:
+        zd, zt = self.glow.encode(driver), self.glow.encode(target)
+        means = [
+            (t.mean(0, keepdim=True), d.mean(0, keepdim=True)) for d, t in zip(zd, zt, strict=True)
+        ]
+        zs = [mt + d - md for d, (mt, md) in zip(zd, means, strict=True)]
+        return self.glow.decode(zs)

@@ -47,6 +47,7 @@ from factorflow.metrics.baselines import (
     BASELINES,
     CopyTarget,
     GlowAttribute,
+    GlowResidual,
     PixelPaste,
     glow_view,
 )
@@ -265,7 +266,7 @@ def _baselines(
         methods["pixel-paste"] = lambda d, t, dm, tm: paste.reenact(
             d, t, driver_masks=dm, target_masks=tm
         )
-    wanted = [n for n in ("glow-swap", "glow-attribute") if n in chosen]
+    wanted = [n for n in ("glow-swap", "glow-attribute", "glow-residual") if n in chosen]
     view = glow_view(model, config) if wanted else None
     if view is None:
         for name in wanted:
@@ -283,6 +284,8 @@ def _baselines(
             view, train.frames[idx], train.mouth[idx], list(MOUTH_FACTORS)
         )
         methods["glow-attribute"] = _on(view, attribute.reenact)
+    if "glow-residual" in chosen:
+        methods["glow-residual"] = _on(view, GlowResidual(view).reenact)
     return methods, skipped, view
 
 

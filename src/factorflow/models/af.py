@@ -167,8 +167,39 @@ class AFModel(FlowModel):
         ss, _ = self.factorize(target)
         return [s.mean(0, keepdim=True) for s in ss]
 
-    def motion(self, driver: Tensor) -> list[Tensor]:
-        return self.factorize(driver)[1]
+    def motion(self, driver: Tensor, structure_mean: list[Tensor] | None = None) -> list[Tensor]:
+        """Per level what the driver frames [T,3,H,W] give: r, or with `af.motion=residual`
+        r + s - `structure_mean` (default: the mean s of these frames)."""
+        return self.transferred(*self.factorize(driver), structure_mean)
+
+    def transferred(
+        self, ss: list[Tensor], rs: list[Tensor], structure_mean: list[Tensor] | None
+    ) -> list[Tensor]:
+        if self.cfg.motion == "r":
+            return rs
+        means = structure_mean or [s.mean(0, keepdim=True) for s in ss]
+        return [r + s - m for s, r, m in zip(ss, rs, means, strict=True)]
+
+    @torch.no_grad()
+    def structure_mean(self, frames: Tensor, batch_size: int = 64) -> list[Tensor]:
+        """Mean s per level over all frames [T,3,H,W], encoded `batch_size` at a time."""
+        sums: list[Tensor] | None = None
+        for i in range(0, len(frames), batch_size):
+            ss = [s.sum(0, keepdim=True) for s in self.factorize(frames[i : i + batch_size])[0]]
+            sums = ss if sums is None else [a + b for a, b in zip(sums, ss, strict=True)]
+        return [s / len(frames) for s in sums]
+
+    def reenact(self, driver: Tensor, target: Tensor, batch_size: int = 64) -> Tensor:
+        """As `FlowModel.reenact`; residual motion measures s against the whole driver clip."""
+        if self.cfg.motion == "r":
+            return super().reenact(driver, target, batch_size)
+        ident = self.identity(target)
+        mean = self.structure_mean(driver, batch_size)
+        out = [
+            self.render(ident, self.motion(driver[i : i + batch_size], mean))
+            for i in range(0, len(driver), batch_size)
+        ]
+        return torch.cat(out)
 
     def render(self, identity: list[Tensor], motion: list[Tensor]) -> Tensor:
         return self.decode([s + r for s, r in zip(identity, motion, strict=True)])

@@ -118,9 +118,9 @@ class HybridModel(AFModel):
 
     # -- reenactment: identity() (mean s per level, s_L = z_L) comes from AFModel -----------
     @torch.no_grad()
-    def motion(self, driver: Tensor) -> Motion:
+    def motion(self, driver: Tensor, structure_mean: list[Tensor] | None = None) -> Motion:
         _, cond, encoding = self._encode(driver)
-        return Motion(self.split(encoding.zs)[1], cond)
+        return Motion(self.transferred(*self.split(encoding.zs), structure_mean), cond)
 
     @torch.no_grad()
     def render(self, identity: list[Tensor], motion: Motion) -> Tensor:
