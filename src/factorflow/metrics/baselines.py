@@ -232,8 +232,9 @@ class GlowResidual:
     @torch.no_grad()
     def reenact(self, driver: Tensor, target: Tensor) -> Tensor:
         zd, zt = self.glow.encode(driver), self.glow.encode(target)
-        means = [
-            (t.mean(0, keepdim=True), d.mean(0, keepdim=True)) for d, t in zip(zd, zt, strict=True)
-        ]
-        zs = [mt + d - md for d, (mt, md) in zip(zd, means, strict=True)]
-        return self.glow.decode(zs)
+        return self.glow.decode(
+            [
+                t.mean(0, keepdim=True) + d - d.mean(0, keepdim=True)
+                for d, t in zip(zd, zt, strict=True)
+            ]
+        )

@@ -6,6 +6,9 @@ Stage 2 of the thesis trains the encoders (and the word classifier) on a frozen 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -189,17 +192,12 @@ class AFModel(FlowModel):
             sums = ss if sums is None else [a + b for a, b in zip(sums, ss, strict=True)]
         return [s / len(frames) for s in sums]
 
-    def reenact(self, driver: Tensor, target: Tensor, batch_size: int = 64) -> Tensor:
-        """As `FlowModel.reenact`; residual motion measures s against the whole driver clip."""
+    def clip_motion(self, driver: Tensor, batch_size: int) -> Callable[[Tensor], Any]:
+        """Residual motion measures s against the whole driver clip, however it is chunked."""
         if self.cfg.motion == "r":
-            return super().reenact(driver, target, batch_size)
-        ident = self.identity(target)
+            return self.motion
         mean = self.structure_mean(driver, batch_size)
-        out = [
-            self.render(ident, self.motion(driver[i : i + batch_size], mean))
-            for i in range(0, len(driver), batch_size)
-        ]
-        return torch.cat(out)
+        return lambda frames: self.motion(frames, mean)
 
     def render(self, identity: list[Tensor], motion: list[Tensor]) -> Tensor:
         return self.decode([s + r for s, r in zip(identity, motion, strict=True)])

@@ -16,6 +16,7 @@ Every model answers the same small interface, so adding a model means adding one
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -114,11 +115,17 @@ class FlowModel(nn.Module, ABC):
     def reenact(self, driver: Tensor, target: Tensor, batch_size: int = 64) -> Tensor:
         """driver uint8 [T,3,H,W], target [T',3,H,W] -> [T,3,H,W]: target's face, driver's mouth."""
         ident = self.identity(target)
+        motion = self.clip_motion(driver, batch_size)
         out = [
-            self.render(ident, self.motion(driver[i : i + batch_size]))
+            self.render(ident, motion(driver[i : i + batch_size]))
             for i in range(0, len(driver), batch_size)
         ]
         return torch.cat(out)
+
+    def clip_motion(self, driver: Tensor, batch_size: int) -> Callable[[Tensor], Any]:
+        """`motion` for chunks of the driver clip [T,3,H,W]; a model whose motion depends on the
+        whole clip (AF's residual motion) measures the clip here first."""
+        return self.motion
 
     def previews(self, batch: Batch) -> dict[str, Tensor]:
         return {}
