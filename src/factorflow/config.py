@@ -198,6 +198,6 @@ def replace(config: Config, **sections: Any) -> Config:
 
 
 def save_config(config: Config, path: Path) -> None:
-    from factorflow.engine.io import atomic_write_text
+    from factorflow.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -86,8 +86,8 @@ def demo_model(
 def ship(run: Path, dest: Path) -> Path:
     """Copy a run's last checkpoint (weights + state, no optimizer) and its training logs into
     `dest`, the folder `demo` loads (`factorflow demo --train --ship` refreshes assets/demo-af)."""
-    from factorflow.engine import checkpoint as ckpt
-    from factorflow.engine.io import replace_dir
+    from factorflow import checkpoint as ckpt
+    from factorflow.io import replace_dir
 
     step = ckpt.resolve(run)  # the final step: the one evaluated (val objective is no proxy)
     tmp = dest.parent / f".{dest.name}.tmp"

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from factorflow.engine.io import atomic_write_bytes
+from factorflow.io import atomic_write_bytes
 
 
 def to_hwc(images: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from factorflow.engine.io import atomic_write_text
 from factorflow.engine.logger import read_metrics
+from factorflow.io import atomic_write_text
 
 
 def markdown_to_html(text: str) -> str:

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from factorflow import checkpoint as ckpt
 from factorflow.config import load_config
-from factorflow.engine import checkpoint as ckpt
 from factorflow.engine.trainer import Trainer, train
 
 OVERRIDES = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from factorflow import checkpoint as ckpt
 from factorflow.config import load_config, to_dict
-from factorflow.engine import checkpoint as ckpt
 from factorflow.factor.condition import ConditionNet, mouth_mask
 from factorflow.flows.likelihood import bits_per_dim, postprocess
 from factorflow.models import BatchRandom, build_model

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 import factorflow.metrics.evaluate as ev
+from factorflow import checkpoint as ckpt
 from factorflow.cli.main import main
 from factorflow.config import load_config, to_dict
 from factorflow.data.synth import SynthMeta, generate
-from factorflow.engine import checkpoint as ckpt
 from factorflow.models import build_model
 from factorflow.models.glow import dequantize
 

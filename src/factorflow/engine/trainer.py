@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from factorflow import checkpoint as ckpt
 from factorflow.config import Config, replace, save_config, to_dict
-from factorflow.engine import checkpoint as ckpt
 from factorflow.engine import distributed
 from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
 from factorflow.engine.logger import RunLogger

@@ -40,9 +40,9 @@ from torch import Tensor
 from factorflow.config import Config
 from factorflow.data.readers import load_image
 from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
-from factorflow.engine.io import atomic_write_text
 from factorflow.flows.likelihood import postprocess
 from factorflow.images import save_png
+from factorflow.io import atomic_write_text
 from factorflow.metrics.baselines import (
     BASELINES,
     CopyTarget,
@@ -317,7 +317,7 @@ def _load_model(
             raise ValueError("overrides apply to a checkpoint, not to an in-memory model")
         model, config = checkpoint_or_model
         return model.to(device).eval(), config, f"<{type(model).__name__} in memory>", None
-    from factorflow.engine import checkpoint as ckpt
+    from factorflow import checkpoint as ckpt
     from factorflow.engine.trainer import load_model
 
     path = Path(checkpoint_or_model)

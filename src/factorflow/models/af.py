@@ -25,7 +25,7 @@ from factorflow.models.glow import dequantize
 
 def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
     """Copy a trained flow's weights out of a checkpoint (run folder or step folder)."""
-    from factorflow.engine import checkpoint as ckpt
+    from factorflow import checkpoint as ckpt
 
     state = ckpt.load(path)
     tensors = {k[len(prefix) :]: v for k, v in state.model.items() if k.startswith(prefix)}

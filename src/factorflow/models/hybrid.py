@@ -73,7 +73,7 @@ class HybridModel(AFModel):
         path = self.cfg.glow_checkpoint
         if not path:
             return
-        from factorflow.engine import checkpoint as ckpt
+        from factorflow import checkpoint as ckpt
 
         state = ckpt.load(path)
         model = state.config.get("model")

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
-from factorflow.engine.io import replace_dir
 from factorflow.images import save_png
+from factorflow.io import replace_dir
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_FPS = 25.0

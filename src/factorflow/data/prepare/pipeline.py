@@ -43,8 +43,8 @@ from factorflow.data.prepare.align import (
     warp,
 )
 from factorflow.data.prepare.landmarks import FaceMesh, five_points, mouth_centre
-from factorflow.engine.io import replace_dir
 from factorflow.images import save_png
+from factorflow.io import replace_dir
 
 logger = logging.getLogger(__name__)
 

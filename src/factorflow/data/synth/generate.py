@@ -34,7 +34,7 @@ from factorflow.data.synth.meta import (
 )
 from factorflow.data.synth.render import check_size, render_clip
 from factorflow.data.synth.words import VOCABULARY, sample_style, word_trajectory
-from factorflow.engine.io import replace_dir
+from factorflow.io import replace_dir
 
 log = logging.getLogger(__name__)
 

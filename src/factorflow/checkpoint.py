@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import factorflow
-from factorflow.engine.io import atomic_write_text, fsync_dir
+from factorflow.io import atomic_write_text, fsync_dir
 
 FORMAT = "factorflow-checkpoint/1"
 STEP_PREFIX = "step_"

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from factorflow import checkpoint as ckpt
 from factorflow.config import load_config, to_dict
-from factorflow.engine import checkpoint as ckpt
 from factorflow.engine.trainer import load_model
 from factorflow.models import build_model
 
