@@ -5,7 +5,6 @@ import torch
 
 from factorflow import checkpoint as ckpt
 from factorflow.config import load_config, to_dict
-from factorflow.engine.trainer import load_model
 from factorflow.models import build_model
 
 
@@ -63,16 +62,3 @@ def test_checkpoint_of_another_config_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         ckpt.load(tmp_path)
-
-
-def test_load_model_takes_use_time_overrides_only(tmp_path: Path) -> None:
-    cfg = load_config("tiny", ["model=mi"])
-    model = build_model(cfg)
-    opt = torch.optim.Adam(model.parameters())
-    ckpt.save(tmp_path, 1, model, opt, to_dict(cfg))
-    loaded, config = load_model(tmp_path, overrides=["mi.fine_latents=prior"])
-    assert config.mi.fine_latents == "prior" and loaded.cfg.fine_latents == "prior"
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
-    with pytest.raises(ValueError, match=r"flow.steps.*cannot change after training"):
-        load_model(tmp_path, overrides=["flow.steps=3"])

@@ -16,10 +16,8 @@ from typing import Any
 
 import yaml
 
-from factorflow.factor.config import AFConfig, MIConfig
 from factorflow.flows.glow import GlowConfig
-
-MODELS = ("glow", "af", "mi", "hybrid")
+from factorflow.models import registry
 
 
 @dataclass(frozen=True)
@@ -59,22 +57,32 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
 
 
-@dataclass(frozen=True)
-class Config:
-    model: str = "glow"
-    flow: GlowConfig = field(default_factory=GlowConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    af: AFConfig = field(default_factory=AFConfig)
-    mi: MIConfig = field(default_factory=MIConfig)
+def _check(config: Any) -> None:
+    registry.spec(config.model)
+    if config.flow.image_size != config.data.size:
+        raise ValueError(
+            f"flow.image_size ({config.flow.image_size}) must equal data.size ({config.data.size})"
+        )
 
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.flow.image_size != self.data.size:
-            raise ValueError(
-                f"flow.image_size ({self.flow.image_size}) must equal data.size ({self.data.size})"
-            )
+
+def _section(cls: type) -> Any:
+    return field(default_factory=cls)
+
+
+# The run config: the model's name, the flow, data and training, and one section per entry of
+# `models.registry.SECTIONS` (af, mi, ...), so a model's own section is declared with the model.
+Config = dataclasses.make_dataclass(
+    "Config",
+    [
+        ("model", str, field(default="glow")),
+        ("flow", GlowConfig, _section(GlowConfig)),
+        ("data", DataConfig, _section(DataConfig)),
+        ("train", TrainConfig, _section(TrainConfig)),
+        *[(name, cls, _section(cls)) for name, cls in registry.section_classes().items()],
+    ],
+    frozen=True,
+    namespace={"__post_init__": _check, "__module__": __name__},
+)
 
 
 def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -195,6 +203,26 @@ def load_config(
 def replace(config: Config, **sections: Any) -> Config:
     """A copy of `config` with some keys of some sections changed, validated like a load."""
     return from_dict(_merge(to_dict(config), sections))
+
+
+def get_key(config: Config, key: str) -> Any:
+    """The value of a dotted key ("af.motion") in `config`."""
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def with_keys(config: Config, keys: dict[str, Any]) -> Config:
+    """A copy of `config` with dotted keys ({"af.num_words": 8}) set to values as given."""
+    nested: dict[str, Any] = {}
+    for key, value in keys.items():
+        *sections, last = key.split(".")
+        node = nested
+        for part in sections:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return replace(config, **nested)
 
 
 def save_config(config: Config, path: Path) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from factorflow.config import Config, load_config
-from factorflow.engine.trainer import load_model
+from factorflow.models import load
 from factorflow.models.base import FlowModel
 
 log = logging.getLogger(__name__)
@@ -72,14 +72,14 @@ def demo_model(
     """The shipped AF checkpoint, or one trained now (`train=True` or nothing shipped)."""
     shipped = ASSETS / "demo-af"
     if not train and shipped.is_dir():
-        model, config = load_model(shipped)
+        model, config = load(shipped)
         return model, config, shipped
     from factorflow.engine.pipeline import run_training
 
     config = load_config("cpu-small", TRAIN_OVERRIDES)
     run = out / "run"
     result = run_training(config, data, run, resume=run.is_dir(), progress=progress)
-    model, config = load_model(result.run_dir)
+    model, config = load(result.run_dir)
     return model, config, run
 
 

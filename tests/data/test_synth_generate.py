@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from factorflow.cli import synth as synth_cli
+from factorflow.data.readers import open_reader
 from factorflow.data.synth import FORMAT, MOUTH_FACTORS, VOCABULARY, SynthMeta, generate, plan
 from factorflow.data.synth.meta import MASK_LAYOUT
 
@@ -198,8 +199,7 @@ def test_meta_lookup_and_errors(dataset, tmp_path):
 
 
 def test_readers_see_speakers_and_words(dataset):
-    readers = pytest.importorskip("factorflow.data.readers")
-    reader = readers.open_reader(dataset, split="test")
+    reader = open_reader(dataset, split="test")
     meta = SynthMeta.load(dataset)
     assert reader.words == meta.words
     clip = reader[0]

@@ -11,9 +11,8 @@ import torch
 from factorflow import checkpoint as ckpt
 from factorflow.config import load_config, to_dict
 from factorflow.factor.condition import ConditionNet, mouth_mask
-from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
 from factorflow.models import BatchRandom, build_model
-from factorflow.models.glow import dequantize
 from factorflow.models.mi import mi_flow_config
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
@@ -33,7 +31,6 @@ def test_tiny_glow_learns_generated_shapes() -> None:
     torch.set_num_threads(1)
     try:
         torch.manual_seed(0)
-        start = time.perf_counter()
         config = GlowConfig(image_size=16, levels=2, steps=4, hidden=32, n_bits=5)
         data = _shapes(64, 16)
         glow = Glow(config)
@@ -56,9 +53,7 @@ def test_tiny_glow_learns_generated_shapes() -> None:
             assert torch.isfinite(loss), f"loss became {loss.item()} at step {step}"
         with torch.no_grad():
             final = bpd(data).item()
-        elapsed = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
     assert final < 8.0, f"bits/dim {final:.2f} after training"
     assert final < initial - 1.0, f"bits/dim went from {initial:.2f} only to {final:.2f}"
-    assert elapsed < 60.0, f"took {elapsed:.0f} s"

@@ -2,21 +2,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from factorflow.config import load_config
 from factorflow.data.synth import MOUTH_FACTORS, SynthMeta, generate
-from factorflow.flows import Glow, GlowConfig
+from factorflow.flows.likelihood import dequantize
 from factorflow.metrics.baselines import (
     CopyTarget,
     GlowAttribute,
     GlowResidual,
     PixelPaste,
-    glow_view,
 )
 from factorflow.metrics.evaluate import load_clips
 from factorflow.models import build_model
-from factorflow.models.glow import GlowModel, dequantize
+from factorflow.models.glow import GlowModel
 
 
 @pytest.fixture(scope="module")
@@ -80,25 +78,6 @@ def test_glow_attribute_leaves_a_frame_driven_by_itself_alone(tiny: Path, glow: 
     assert driven.shape == target.shape and not torch.equal(
         driven, glow.decode(glow.encode(target))
     )
-
-
-def test_glow_view_shares_the_models_flow():
-    config = load_config("tiny")
-    glow = build_model(config)
-    assert glow_view(glow, config) is glow
-
-    class Wrapped(nn.Module):
-        def __init__(self, flow: Glow) -> None:
-            super().__init__()
-            self.flow = flow
-
-    plain = Wrapped(Glow(config.flow))
-    view = glow_view(plain, config)
-    assert isinstance(view, GlowModel) and view.flow is plain.flow
-    cond = GlowConfig(
-        image_size=16, levels=2, steps=1, hidden=8, cond_channels=2, prior_cond="cond"
-    )
-    assert glow_view(Wrapped(Glow(cond)), config) is None
 
 
 def test_glow_residual_moves_the_target_by_the_drivers_latent_change() -> None:

@@ -13,8 +13,8 @@ from factorflow import checkpoint as ckpt
 from factorflow.cli.main import main
 from factorflow.config import load_config, to_dict
 from factorflow.data.synth import SynthMeta, generate
+from factorflow.flows.likelihood import dequantize
 from factorflow.models import build_model
-from factorflow.models.glow import dequantize
 
 FAST = {"judge_steps": 100, "word_steps": 200, "likelihood_frames": 32, "attribute_clips": 16}
 ROW_KEYS = {*ev.IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}

@@ -25,25 +25,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from factorflow.engine.trainer import load_model
-    from factorflow.reenact.media import (
-        load_clip,
-        side_by_side,
-        to_hwc,
-        to_model_frames,
-        write_clip,
-    )
+    from factorflow.models import load
+    from factorflow.reenact.media import load_clip, write_clip
 
-    model, config = load_model(args.checkpoint, args.device, overrides=args.overrides)
+    model, config = load(args.checkpoint, args.overrides, args.device)
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)
     if args.no_align:
-        size = config.data.size
-        d = to_model_frames(driver, size, f"driver {args.driver}").to(args.device)
-        t = to_model_frames(target, size, f"target {args.target}").to(args.device)
-        result = to_hwc(model.reenact(d, t))
-        target_shown = target[: len(result)] if len(target) >= len(result) else target[:1]
-        frames = side_by_side(driver, target_shown, result) if args.side_by_side else result
+        from factorflow.reenact.crops import reenact_crops
+
+        names = (f"driver {args.driver}", f"target {args.target}")
+        frames = reenact_crops(model, driver, target, args.device, args.side_by_side, names)
         audio = None
     else:
         from tqdm import tqdm

@@ -19,21 +19,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from factorflow.engine.trainer import load_model
-    from factorflow.flows.likelihood import postprocess
     from factorflow.images import save_grid
+    from factorflow.models import load
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
-    model, config = load_model(args.checkpoint, args.device)
-    if model.flow.config.cond_channels > 0:
-        raise ValueError(
-            f"{args.checkpoint} is a {config.model} model: its flow's priors need a condition "
-            "taken from a face, so it has no unconditional samples (use `factorflow reenact`)"
-        )
-    torch.manual_seed(args.seed)
-    with torch.no_grad():
-        x = model.flow.sample(args.n, temperature=args.temperature)
-    save_grid(postprocess(x, config.flow.n_bits), args.out, nrow=math.ceil(math.sqrt(args.n)))
+    model, _ = load(args.checkpoint, device=args.device)
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    frames = model.sample(args.n, args.temperature, generator)
+    save_grid(frames, args.out, nrow=math.ceil(math.sqrt(args.n)))
     print(f"wrote {args.n} samples at temperature {args.temperature} to {args.out}")
     return 0

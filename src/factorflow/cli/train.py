@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from factorflow.cli.main import CLIError
+from factorflow.models.registry import MODELS
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="LRW frame layout (synth or prepare)")
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--config", default="cpu-small", help="preset name or YAML file")
-    p.add_argument("--model", choices=["glow", "af", "mi", "hybrid"], default=None)
+    p.add_argument("--model", choices=sorted(MODELS), default=None)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true")

@@ -51,8 +51,10 @@ def open_split(
     return FrameDataset(clips) if kind == "frames" else clips
 
 
-def first_batch(dataset: Dataset, n: int) -> Batch:
-    """The first `n` items in dataset order: the same on every world size (ActNorm init)."""
+def first_batch(dataset: Dataset, frames: int) -> Batch:
+    """About `frames` frames from the start of the dataset, the same on every world size (ActNorm
+    init): single frames, or whole clips (at least 2) from a clip dataset."""
+    n = max(2, frames // dataset.frames) if isinstance(dataset, ClipDataset) else frames
     n = min(n, len(dataset))
     return default_collate([dataset[i] for i in range(n)])
 

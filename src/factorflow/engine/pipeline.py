@@ -1,7 +1,8 @@
-"""Runs made of stages: `train --model af` trains the flow first (stage 1), then the factorization.
+"""Runs made of stages: a model whose registry entry has a `stage1` (af, hybrid) trains that flow
+model first, in RUN_DIR/stage1, then itself from the stage-1 checkpoint.
 
-Stage 1 lives in RUN_DIR/stage1 (a plain Glow run, or an MI-flow run for the hybrid), and stage 2
-starts from its last checkpoint. Both stages resume independently with --resume.
+Both stages resume independently with --resume; a stage-1 checkpoint given in the config (the
+entry's `stage1.checkpoint` key, e.g. `af.glow_checkpoint`) skips stage 1.
 """
 
 from __future__ import annotations
@@ -9,25 +10,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from factorflow.config import Config, replace
+from factorflow.config import Config, get_key, replace, with_keys
 from factorflow.engine.trainer import TrainResult, train
+from factorflow.models import spec
 
 log = logging.getLogger(__name__)
 
-# stage-2 model -> the flow model its stage 1 trains
-STAGE1 = {"af": "glow", "hybrid": "mi"}
-
 
 def with_vocabulary(config: Config, data_dir: Path) -> Config:
-    """Fill `af.num_words` from the training split's sorted vocabulary (0 when it has no words)."""
-    if config.model not in STAGE1 or config.af.num_words:
+    """Fill the model's vocabulary key (e.g. `af.num_words`) from the training split's words."""
+    key = spec(config.model).vocabulary_key
+    if not key or get_key(config, key):
         return config
     from factorflow.data.readers import open_reader
 
     words = open_reader(data_dir, layout=config.data.layout, split="train").words
     if not words:
         log.warning("%s has no word labels: the sequential classification loss is off", data_dir)
-    return replace(config, af={"num_words": len(words)})
+    return with_keys(config, {key: len(words)})
 
 
 def run_training(
@@ -35,15 +35,17 @@ def run_training(
 ) -> TrainResult:
     run_dir = Path(run_dir)
     config = with_vocabulary(config, data_dir)
-    if config.model in STAGE1 and not config.af.glow_checkpoint:
+    stage = spec(config.model).stage1
+    if stage is not None and not get_key(config, stage.checkpoint):
         stage1_dir = run_dir / "stage1"
-        stage1 = replace(
-            config,
-            model=STAGE1[config.model],
-            train={"max_steps": config.af.stage1_steps},
-            data={"batch_size": config.af.stage1_batch_size},
+        stage1 = with_keys(
+            replace(config, model=stage.model),
+            {
+                "train.max_steps": get_key(config, stage.steps),
+                "data.batch_size": get_key(config, stage.batch_size),
+            },
         )
         done = stage1_dir.is_dir() and resume
         first = train(stage1, data_dir, stage1_dir, resume=done, progress=progress)
-        config = replace(config, af={"glow_checkpoint": str(first.checkpoint)})
+        config = with_keys(config, {stage.checkpoint: str(first.checkpoint)})
     return train(config, data_dir, run_dir, resume=resume, progress=progress)

@@ -18,22 +18,25 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from factorflow import checkpoint as ckpt
-from factorflow.config import Config, replace, save_config, to_dict
+from factorflow.config import Config, save_config, to_dict
 from factorflow.engine import distributed
 from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
 from factorflow.engine.logger import RunLogger
-from factorflow.models import BatchRandom, FlowModel, build_model
+from factorflow.models import BatchRandom, FlowModel, build_model, spec
 
 log = logging.getLogger(__name__)
 
-# Sections of the config that define the model's tensors: a checkpoint made with other values
-# cannot be resumed under this config.
-MODEL_SECTIONS = ("model", "flow", "af", "mi")
+
+def model_sections(config: Config) -> tuple[str, ...]:
+    """Sections of the config that define the model's tensors: a checkpoint made with other
+    values cannot be resumed under this config."""
+    return ("model", "flow", *spec(config.model).sections)
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _batch_items(batch: dict) -> int:
 def check_resumable(saved: dict, config: Config, where: Path) -> None:
     current = to_dict(config)
     diffs = []
-    for section in MODEL_SECTIONS:
+    for section in model_sections(config):
         a, b = saved.get(section), current.get(section)
         if isinstance(a, dict) and isinstance(b, dict):
             diffs += ckpt.config_diff(a, b, f"{section}.")
@@ -158,10 +161,8 @@ class Trainer:
                 log.info("--resume: no checkpoint in %s yet, starting fresh", self.run_dir)
             self.model.load_pretrained()
             if self.dist.is_main:
-                n = self.config.data.init_batch
-                if self.model.batch_kind == "clips":
-                    n = max(2, n // self.config.data.frames)
-                self.model.initialize(_to(first_batch(self.train_set, n), self.dist.device))
+                batch = first_batch(self.train_set, self.config.data.init_batch)
+                self.model.initialize(_to(batch, self.dist.device))
             distributed.broadcast_module(self.model)
             self.optimizer = self._make_optimizer()
 
@@ -212,110 +213,137 @@ class Trainer:
         self.lr_scale = scale
         log.warning("rolled back to %s with learning rate x%.3g", last.name, self.lr_scale)
 
+    def _wrapped(self) -> torch.nn.Module:
+        if not self.dist.enabled:
+            return self.model
+        ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+        return DDP(self.model, device_ids=ids, broadcast_buffers=False)
+
+    def _progress_bar(self) -> Any:
+        if not (self.progress and self.dist.is_main):
+            return None
+        from tqdm import tqdm
+
+        total = self.config.train.max_steps
+        return tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True)
+
+    def _train_step(
+        self, net: torch.nn.Module, batch: dict
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Forward, backward and clip on one batch: (terms, loss, gradient norm), the norm None
+        when the loss or the gradient is not finite on some rank (nothing is stepped then)."""
+        train = self.config.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = _lr_at(self.step, self.config, self.lr_scale)
+        rand = BatchRandom.seeded(train.seed * 1_000_003 + self.step, self.dist.device)
+        rand.rank, rand.world = self.dist.rank, self.dist.world
+        with self._autocast():
+            terms = net(batch, rand)
+        loss = self._weighted(terms)
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(loss))
+        grad_norm = None
+        if finite:
+            loss.backward()
+            params = self.model.trainable_parameters()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
+            finite = bool(torch.isfinite(grad_norm))
+        if not distributed.all_true(finite, self.dist.device):
+            self.optimizer.zero_grad(set_to_none=True)
+            return terms, loss, None
+        self.optimizer.step()
+        self.step += 1
+        return terms, loss, grad_norm
+
+    def _skipped(self, bad_in_row: int) -> bool:
+        """Log a skipped step; after `nan_patience` in a row roll back (True: batches restart)."""
+        log.warning(
+            "step %d: non-finite loss or gradient, step skipped (%d in a row)",
+            self.step,
+            bad_in_row,
+        )
+        self.logger.scalars(self.step, {"skipped": 1.0})
+        if bad_in_row < self.config.train.nan_patience:
+            return False
+        self._rollback()
+        return True
+
+    def _log_train(
+        self, terms: dict, loss: torch.Tensor, grad_norm: torch.Tensor, items_per_s: float, bar: Any
+    ) -> dict[str, float]:
+        metrics = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+        metrics = distributed.mean_scalars(metrics, self.dist.device)
+        metrics.update(
+            loss=float(loss.detach()),
+            lr=self.optimizer.param_groups[0]["lr"],
+            grad_norm=float(grad_norm),
+            items_per_s=items_per_s,
+        )
+        self.logger.scalars(self.step, metrics)
+        if bar is not None:
+            shown = {k: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "bpd")}
+            bar.set_postfix(**shown, img_s=f"{items_per_s:.1f}")
+        return metrics
+
+    def _log_val(self) -> dict[str, float]:
+        val = self.validate()
+        if val:
+            self.logger.scalars(self.step, val, split="val")
+            shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(val.items()))
+            log.info("step %d val %s", self.step, shown)
+        return val
+
+    def _checkpoint(self, metrics: dict[str, float], val: dict[str, float], is_val: bool) -> None:
+        self._save({**metrics, **{f"val_{k}": v for k, v in val.items()}})
+        metric = val.get(self.model.val_metric)
+        if is_val and metric is not None and (self.best is None or metric < self.best):
+            self.best = metric
+            if self.dist.is_main:
+                ckpt.mark_best(self.run_dir, self.step, self.model.val_metric, metric)
+
     def fit(self) -> TrainResult:
         self._setup()
-        cfg = self.config
-        train = cfg.train
-        net: torch.nn.Module = self.model
-        if self.dist.enabled:
-            ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
-            net = DDP(self.model, device_ids=ids, broadcast_buffers=False)
+        cfg, train = self.config, self.config.train
+        net = self._wrapped()
         self.model.train()
         loader = StepLoader(
             self.train_set, cfg.data.batch_size, train.seed, self.dist, cfg.data.num_workers
         )
         batches = loader.iterate(self.step)
-        bar = None
-        if self.progress and self.dist.is_main:
-            from tqdm import tqdm
-
-            bar = tqdm(total=train.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
-        start, t_last, items = time.time(), time.time(), 0
-        bad_in_row = 0
+        bar = self._progress_bar()
+        start = t_last = time.time()
+        items, bad_in_row, ips = 0, 0, 0.0
         metrics: dict[str, float] = {}
         val: dict[str, float] = {}
-        ips = 0.0
         while self.step < train.max_steps:
             batch = _to(next(batches), self.dist.device)
-            for group in self.optimizer.param_groups:
-                group["lr"] = _lr_at(self.step, cfg, self.lr_scale)
-            rand = BatchRandom.seeded(train.seed * 1_000_003 + self.step, self.dist.device)
-            rand.rank, rand.world = self.dist.rank, self.dist.world
-            with self._autocast():
-                terms = net(batch, rand)
-            loss = self._weighted(terms)
-            self.optimizer.zero_grad(set_to_none=True)
-            finite = bool(torch.isfinite(loss))
-            if finite:
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self.model.trainable_parameters(), train.grad_clip
-                )
-                finite = bool(torch.isfinite(grad_norm))
-            if not distributed.all_true(finite, self.dist.device):
+            terms, loss, grad_norm = self._train_step(net, batch)
+            if grad_norm is None:
                 bad_in_row += 1
-                self.optimizer.zero_grad(set_to_none=True)
-                log.warning(
-                    "step %d: non-finite loss or gradient, step skipped (%d in a row)",
-                    self.step,
-                    bad_in_row,
-                )
-                self.logger.scalars(self.step, {"skipped": 1.0})
-                if bad_in_row >= train.nan_patience:
-                    self._rollback()
+                if self._skipped(bad_in_row):
                     batches = loader.iterate(self.step)
                     bad_in_row = 0
                 continue
             bad_in_row = 0
-            self.optimizer.step()
-            self.step += 1
             items += _batch_items(batch) * self.dist.world
             if self.step % train.log_every == 0 or self.step == train.max_steps:
                 now = time.time()
-                ips = items / max(now - t_last, 1e-9)
-                t_last, items = now, 0
-                metrics = {k: float(v.detach().float().mean()) for k, v in terms.items()}
-                metrics = distributed.mean_scalars(metrics, self.dist.device)
-                metrics.update(
-                    loss=float(loss.detach()),
-                    lr=self.optimizer.param_groups[0]["lr"],
-                    grad_norm=float(grad_norm),
-                    items_per_s=ips,
-                )
-                self.logger.scalars(self.step, metrics)
-                if bar is not None:
-                    shown = {k: f"{v:.3g}" for k, v in metrics.items() if k in ("loss", "bpd")}
-                    bar.set_postfix(**shown, img_s=f"{ips:.1f}")
+                ips, t_last, items = items / max(now - t_last, 1e-9), now, 0
+                metrics = self._log_train(terms, loss, grad_norm, ips, bar)
             if bar is not None:
                 bar.update(1)
             out_of_time = train.max_minutes and (time.time() - start) > 60 * train.max_minutes
             is_val = self.step % train.val_every == 0 or self.step == train.max_steps
             if is_val or out_of_time:
-                val = self.validate()
-                if val:
-                    self.logger.scalars(self.step, val, split="val")
-                    log.info(
-                        "step %d val %s",
-                        self.step,
-                        " ".join(f"{k}={v:.4g}" for k, v in sorted(val.items())),
-                    )
+                val = self._log_val()
             if self.step % train.sample_every == 0 and self.dist.is_main:
                 self.model.eval()
                 self.logger.images(self.step, self.model.previews(batch))
                 self.model.train()
             if self.step % train.ckpt_every == 0 or is_val or out_of_time:
-                self._save({**metrics, **{f"val_{k}": v for k, v in val.items()}})
-                metric = val.get(self.model.val_metric)
-                if is_val and metric is not None and (self.best is None or metric < self.best):
-                    self.best = metric
-                    if self.dist.is_main:
-                        ckpt.mark_best(self.run_dir, self.step, self.model.val_metric, metric)
+                self._checkpoint(metrics, val, is_val)
             if out_of_time:
-                log.info(
-                    "stopping at step %d: train.max_minutes=%s reached",
-                    self.step,
-                    train.max_minutes,
-                )
+                log.info("stopping at step %d: train.max_minutes=%s", self.step, train.max_minutes)
                 break
         if bar is not None:
             bar.close()
@@ -333,36 +361,3 @@ def train(
         return trainer.fit()
     finally:
         distributed.teardown()
-
-
-# Config keys that change how a trained model is used, not its tensors: `load_model` may override
-# them (`factorflow reenact/evaluate ... af.motion=residual`).
-USE_TIME_KEYS = ("mi.fine_latents", "af.motion")
-
-
-def load_model(
-    path: str | Path,
-    device: str | torch.device = "cpu",
-    prefer_best: bool = True,
-    overrides: list[str] | None = None,
-) -> tuple[FlowModel, Config]:
-    """A trained model (eval mode) and its config from a run folder or checkpoint folder.
-
-    overrides: `key=value` items for the keys of USE_TIME_KEYS only (others are an error: they
-    would not match the checkpoint's tensors or training)."""
-    from factorflow.config import from_dict, parse_overrides
-
-    state = ckpt.load(path, prefer_best=prefer_best)
-    config = from_dict(state.config)
-    if overrides:
-        keys = [item.split("=", 1)[0].strip() for item in overrides]
-        fixed = [k for k in keys if k not in USE_TIME_KEYS]
-        if fixed:
-            raise ValueError(
-                f"{state.path}: {fixed} cannot change after training; a trained model takes "
-                f"overrides of {list(USE_TIME_KEYS)} only"
-            )
-        config = replace(config, **parse_overrides(overrides))
-    model = build_model(config)
-    ckpt.load_model_state(model, state.model, state.path)
-    return model.to(device).eval(), config

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENCODERS = ("linear", "conv", "attention")
+from factorflow.factor.encoders import ENCODERS
+
 SEQUENCE_MODELS = ("bigru", "tcn")
 MOTIONS = ("r", "residual")
 
@@ -26,7 +27,8 @@ class AFConfig:
     num_words: int = 0  # vocabulary size; 0 = taken from the training data by `train`
     cls_hidden: int = 128
     joint: bool = False  # fine-tune the flow jointly (else the flow is frozen: thesis stage 2)
-    cache_latents: bool = True  # frozen flow: encode each training frame once (bin centre)
+    cache_latents: bool = True  # frozen flow: encode each training clip once (bin centre)
+    cache_clips: int = 1024  # at most this many clips cached (CPU memory, least recently used out)
     stage1_steps: int = 1000  # Glow steps run by `train --model af` before stage 2
     stage1_batch_size: int = 16  # frames per step in stage 1 (data.batch_size counts clips)
     glow_checkpoint: str = ""  # skip stage 1 and start from this Glow checkpoint
@@ -37,7 +39,7 @@ class AFConfig:
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
-            raise ValueError(f"af.encoder must be one of {ENCODERS}, got {self.encoder!r}")
+            raise ValueError(f"af.encoder must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
         if self.motion not in MOTIONS:
             raise ValueError(f"af.motion must be one of {MOTIONS}, got {self.motion!r}")
         if self.sequence_model not in SEQUENCE_MODELS:

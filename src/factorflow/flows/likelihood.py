@@ -11,9 +11,16 @@ bits/dim was not a valid likelihood.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import Tensor
+
+
+class UniformSource(Protocol):
+    """Draws U(0,1) noise of a shape (e.g. `factorflow.models.BatchRandom`)."""
+
+    def rand(self, shape: tuple[int, ...]) -> Tensor: ...
 
 
 def _check_bits(n_bits: int) -> None:
@@ -44,6 +51,17 @@ def preprocess(
     else:
         u = torch.full_like(q, 0.5)
     return (q + u) / bins - 0.5
+
+
+def dequantize(frames: Tensor, n_bits: int, rand: UniformSource | None) -> Tensor:
+    """uint8 [B,C,H,W] -> float in [-0.5, 0.5]: quantised to n_bits, plus one bin of uniform noise
+    drawn from `rand`. Without `rand` the bin centre is used (deterministic encodings for
+    reenactment and evaluation)."""
+    x = preprocess(frames, n_bits, noise=False)
+    if rand is None:
+        return x
+    width = 1.0 / 2**n_bits
+    return x + width * (rand.rand(tuple(x.shape)).to(x.device, x.dtype) - 0.5)
 
 
 def postprocess(x: Tensor, n_bits: int) -> Tensor:

@@ -24,15 +24,12 @@ frame t with target frame min(t, T'-1).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from factorflow.config import Config
-from factorflow.models.base import FlowModel
 from factorflow.models.glow import GlowModel
 from factorflow.reenact.poisson import poisson_blend
 
@@ -134,22 +131,6 @@ class PixelPaste:
             )
             out.append(torch.from_numpy(blended).permute(2, 0, 1))
         return torch.stack(out).to(driver.device)
-
-
-def glow_view(model: FlowModel, config: Config) -> GlowModel | None:
-    """A `GlowModel` running `model`'s own flow (for the glow-* baselines).
-
-    The model itself when it is a Glow; None when its flow needs a condition (MI-flow), which a
-    plain Glow cannot supply.
-    """
-    if isinstance(model, GlowModel):
-        return model
-    flow = getattr(model, "flow", None)
-    if flow is None or flow.config.cond_channels > 0:
-        return None
-    view = GlowModel(replace(config, model="glow", flow=flow.config))
-    view.flow = flow
-    return view.eval()
 
 
 def _flat(zs: list[Tensor]) -> Tensor:

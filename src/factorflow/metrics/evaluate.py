@@ -40,7 +40,6 @@ from torch import Tensor
 from factorflow.config import Config
 from factorflow.data.readers import load_image
 from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
-from factorflow.flows.likelihood import postprocess
 from factorflow.images import save_png
 from factorflow.io import atomic_write_text
 from factorflow.metrics.baselines import (
@@ -49,7 +48,6 @@ from factorflow.metrics.baselines import (
     GlowAttribute,
     GlowResidual,
     PixelPaste,
-    glow_view,
 )
 from factorflow.metrics.classifiers import (
     MouthRegressor,
@@ -61,7 +59,6 @@ from factorflow.metrics.classifiers import (
 from factorflow.metrics.image import region_scores
 from factorflow.metrics.leakage import information, leakage
 from factorflow.models.base import BatchRandom, FlowModel
-from factorflow.models.glow import dequantize
 
 log = logging.getLogger(__name__)
 
@@ -206,17 +203,13 @@ def _judged(
 
 
 def _likelihood(
-    model: FlowModel, frames: Tensor, n_bits: int, draws: int, seed: int, batch_size: int = 64
+    model: FlowModel, frames: Tensor, draws: int, seed: int, batch_size: int = 64
 ) -> dict[str, Any]:
     """Bits/dim of uint8 frames [N,3,H,W] under the model (`FlowModel.bits_per_dim`) at the bin
     centres and averaged over `draws` dequantisation noises, and the encode-decode error of its
-    flow. A conditional flow (MI-flow, hybrid) is run with its condition net's output for the
-    frame (`model.condition`); its bits/dim is then conditional on that, flagged "conditional"."""
-    flow = getattr(model, "flow", None)
-    if flow is None:
-        return {"skipped": f"{type(model).__name__} has no .flow"}
-    conditional = flow.config.cond_channels > 0
-    condition = getattr(model, "condition", None) if conditional else None
+    flow. A conditional flow (MI-flow, hybrid) reads the condition its model computes from the
+    frame (`model.flow_condition`); its bits/dim is then conditional on that, flagged
+    "conditional"."""
     rand = BatchRandom.seeded(seed, model.device)
     centre, noisy, err, mismatch = [], [], 0.0, 0
     with torch.no_grad():
@@ -225,25 +218,17 @@ def _likelihood(
             centre.append(model.bits_per_dim(batch).cpu())
             draws_bpd = [model.bits_per_dim(batch, rand) for _ in range(draws)]
             noisy.append(torch.stack(draws_bpd).mean(0).cpu())
-            if conditional and condition is None:
-                continue
-            x = dequantize(batch, n_bits, None)
-            cond = condition(x) if condition is not None else None
-            back, _ = flow.inverse(flow.encode(x, cond).zs, cond)
-            err = max(err, float((back - x).abs().max()))
-            mismatch += int((postprocess(back, n_bits) != postprocess(x, n_bits)).sum())
+            batch_err, batch_mismatch = model.roundtrip_error(batch)
+            err, mismatch = max(err, batch_err), mismatch + batch_mismatch
     out: dict[str, Any] = {
         "bpd_bin_centre": float(torch.cat(centre).mean()),
         "bpd_noise": float(torch.cat(noisy).mean()),
         "noise_draws": draws,
         "frames": len(frames),
-        "conditional": conditional,
+        "conditional": model.plain_glow() is None,
+        "encode_decode_max_abs_error": err,
+        "encode_decode_uint8_mismatches": mismatch,
     }
-    if conditional and condition is None:
-        out["skipped"] = "encode-decode: the flow is conditional and the model has no .condition"
-    else:
-        out["encode_decode_max_abs_error"] = err
-        out["encode_decode_uint8_mismatches"] = mismatch
     return out
 
 
@@ -267,7 +252,7 @@ def _baselines(
             d, t, driver_masks=dm, target_masks=tm
         )
     wanted = [n for n in ("glow-swap", "glow-attribute", "glow-residual") if n in chosen]
-    view = glow_view(model, config) if wanted else None
+    view = model.plain_glow() if wanted else None
     if view is None:
         for name in wanted:
             skipped[name] = "the model's flow is conditional (or absent): no plain Glow to run"
@@ -318,10 +303,10 @@ def _load_model(
         model, config = checkpoint_or_model
         return model.to(device).eval(), config, f"<{type(model).__name__} in memory>", None
     from factorflow import checkpoint as ckpt
-    from factorflow.engine.trainer import load_model
+    from factorflow.models import load
 
     path = Path(checkpoint_or_model)
-    model, config = load_model(path, device, overrides=overrides)
+    model, config = load(path, overrides, device)
     source = f"{path} {' '.join(overrides)}" if overrides else str(path)
     return model, config, source, ckpt.resolve(path, prefer_best=True).parent.parent
 
@@ -362,7 +347,7 @@ def evaluate(
     (a .json path) the report is also written there, with OUT.md (tables) and OUT.png (contact
     sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs),
     and lists them under "files". `overrides`: use-time config keys for a checkpoint
-    (`engine.trainer.USE_TIME_KEYS`, e.g. "mi.fine_latents=prior").
+    (the model's registry `use_time_keys`, e.g. "mi.fine_latents=prior").
     """
     chosen = _select(baselines)
     meta = SynthMeta.load(data_dir)
@@ -421,7 +406,6 @@ def evaluate(
     likelihood = _likelihood(
         model,
         test_frames[_spread(len(test_frames), likelihood_frames)],
-        config.flow.n_bits,
         noise_draws,
         seed,
     )

@@ -14,8 +14,9 @@ Probes are linear (logistic regression, ridge) trained on half of each speaker-w
 and tested on the other half, so train and test never share a clip. Speaker and word are predicted
 per clip from the mean log-probability over its frames; opening per frame.
 
-`information` adds nonlinear estimates in nats: InfoNCE lower bounds (`factor.bounds.estimate_mi`)
-of I(part; label) for each part and label, per frame, the critic scored on held-out whole clips.
+`information` adds nonlinear estimates in nats: InfoNCE lower bounds
+(`metrics.information.estimate_mi`) of I(part; label) for each part and label, per frame, the
+critic scored on held-out whole clips.
 The ceiling is the label entropy H(label) of the clips probed.
 """
 
@@ -27,10 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from factorflow.factor.bounds import estimate_mi
 from factorflow.metrics.classifiers import fit_linear_probe, ridge_r2
+from factorflow.metrics.information import estimate_mi
 from factorflow.models.base import FlowModel
-from factorflow.models.glow import GlowModel
 
 POOL = 4
 MI_STEPS = 500  # Adam steps of each InfoNCE critic in `information`
@@ -49,14 +49,8 @@ def _levels(value: Any) -> list[Tensor]:
 @torch.no_grad()
 def factor_parts(model: FlowModel, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
     """uint8 frames [T,3,H,W] of one clip -> (s, r): lists of per-level tensors [T or 1,...]."""
-    frames = frames.to(model.device)
-    if hasattr(model, "factorize"):
-        s, r = model.factorize(frames)
-        return _levels(s), _levels(r)
-    if isinstance(model, GlowModel):
-        zs = model.encode(frames)
-        return [zs[-1]], list(zs[:-1])
-    return _levels(model.identity(frames)), _levels(model.motion(frames))
+    s, r = model.factorize(frames.to(model.device))
+    return _levels(s), _levels(r)
 
 
 def pooled(levels: list[Tensor], frames: int) -> Tensor:

@@ -1,29 +1,43 @@
-"""Models behind one interface (see `factorflow.models.base`): glow, af, mi, hybrid."""
+"""Models behind one interface (`factorflow.models.base.FlowModel`), one registry
+(`factorflow.models.registry`) and one loader (`load`): glow, af, mi, hybrid."""
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from factorflow.config import Config
 from factorflow.models.base import BatchRandom, FlowModel
+from factorflow.models.registry import MODELS, ModelSpec, register, spec
 
-REGISTRY = {
-    "glow": "factorflow.models.glow:GlowModel",
-    "af": "factorflow.models.af:AFModel",
-    "mi": "factorflow.models.mi:MIModel",
-    "hybrid": "factorflow.models.hybrid:HybridModel",
-}
+if TYPE_CHECKING:
+    from factorflow.config import Config
 
 
 def model_class(name: str) -> type[FlowModel]:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}: choose one of {sorted(REGISTRY)}")
-    module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return spec(name).model_class()
 
 
 def build_model(config: Config) -> FlowModel:
     return model_class(config.model)(config)
 
 
-__all__ = ["BatchRandom", "FlowModel", "build_model", "model_class"]
+def __getattr__(name: str):  # noqa: ANN202
+    # `load` (models/loading.py) imports the config, which imports this package's registry:
+    # resolved on first use to keep that import order free of cycles.
+    if name == "load":
+        from factorflow.models.loading import load
+
+        return load
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "MODELS",
+    "BatchRandom",
+    "FlowModel",
+    "ModelSpec",
+    "build_model",
+    "load",
+    "model_class",
+    "register",
+    "spec",
+]

@@ -6,6 +6,7 @@ Stage 2 of the thesis trains the encoders (and the word classifier) on a frozen 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +19,8 @@ from factorflow.factor.encoders import build_encoders
 from factorflow.factor.sequence import FrameFeatures, SequenceClassifier
 from factorflow.flows import Glow
 from factorflow.flows.glow import GlowEncoding
-from factorflow.flows.likelihood import bits_per_dim, postprocess
+from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
 from factorflow.models.base import Batch, BatchRandom, FlowModel
-from factorflow.models.glow import dequantize
 
 
 def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
@@ -34,7 +34,6 @@ def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -
 
 class AFModel(FlowModel):
     name = "af"
-    batch_kind = "clips"
     val_metric = "objective"
 
     def __init__(self, config: Config) -> None:
@@ -52,7 +51,7 @@ class AFModel(FlowModel):
             )
         if not self.cfg.joint:
             self.flow.requires_grad_(False)
-        self._latents: dict[int, list[Tensor]] = {}  # training-set clip index -> latents
+        self._latents: OrderedDict[int, list[Tensor]] = OrderedDict()  # clip index -> latents
 
     def build_flow(self, config: Config) -> Glow:
         return Glow(config.flow)
@@ -101,7 +100,8 @@ class AFModel(FlowModel):
 
         A frozen flow maps a frame to the same latent at every step, so stage 2 need not run the
         flow again: with the cache, an epoch after the first costs only the encoders. Training
-        batches only (`index` is an index into the training set).
+        batches only (`index` is an index into the training set). The cache holds at most
+        `af.cache_clips` clips, in CPU memory, and forgets the least recently used first.
         """
         keys = index.tolist()
         missing = [i for i, k in enumerate(keys) if k not in self._latents]
@@ -111,10 +111,15 @@ class AFModel(FlowModel):
             with torch.no_grad():
                 zs = self.encode(frames).zs
             for j, i in enumerate(missing):
-                self._latents[keys[i]] = [z[j * t : (j + 1) * t] for z in zs]
-        return [
-            torch.cat([self._latents[k][lvl] for k in keys]) for lvl in range(len(self.encoders))
-        ]
+                self._latents[keys[i]] = [z[j * t : (j + 1) * t].cpu() for z in zs]
+        out = [[] for _ in self.encoders]
+        for k in keys:
+            self._latents.move_to_end(k)
+            for level, z in zip(out, self._latents[k], strict=True):
+                level.append(z)
+        while len(self._latents) > self.cfg.cache_clips:
+            self._latents.popitem(last=False)
+        return [torch.cat(level).to(self.device) for level in out]
 
     # -- training ------------------------------------------------------------------------
     def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:

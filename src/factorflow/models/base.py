@@ -9,8 +9,16 @@ Every model answers the same small interface, so adding a model means adding one
   `loss_weights` and reduces. Terms absent from `loss_weights` are only logged.
 - `identity(target)`, `motion(driver)`, `render(identity, motion)`: reenactment. `target` and
   `driver` are uint8 [T,3,H,W]; `render` returns uint8 [T_driver,3,H,W].
+- `factorize(frames) -> (s levels, r levels)`: the attribute-irrelevant and -relevant parts of
+  each frame, for the leakage probes.
 - `previews(batch) -> dict[str, uint8 [N,3,H,W] or [rows,cols,3,H,W]]`: images the trainer saves
   as grids.
+
+Every model is built around a flow: `self.flow` (a `flows.Glow`) over frames quantised to
+`self.n_bits`. The flow-level questions (`bits_per_dim`, `sample`, `roundtrip_error`,
+`plain_glow`, `image_size`) have defaults here; a model whose flow reads a condition answers
+`flow_condition`. What else the code needs to know about a model is its registry entry
+(`factorflow.models.registry`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from factorflow.flows import likelihood
+from factorflow.flows.likelihood import dequantize, postprocess
+from factorflow.models.registry import spec
 
 Batch = dict[str, Tensor]
 
@@ -74,9 +84,16 @@ class BatchRandom:
 
 
 class FlowModel(nn.Module, ABC):
-    name: ClassVar[str]
-    batch_kind: ClassVar[str]
+    name: ClassVar[str]  # its registry entry
     val_metric: ClassVar[str] = "bpd"
+
+    @property
+    def batch_kind(self) -> str:
+        return spec(self.name).batch_kind
+
+    @property
+    def image_size(self) -> int:
+        return self.flow.config.image_size
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -101,6 +118,10 @@ class FlowModel(nn.Module, ABC):
 
     @abstractmethod
     def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]: ...
+
+    @abstractmethod
+    def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """uint8 frames [T,3,H,W] of one clip -> (s, r): per-level tensors [T or 1, ...]."""
 
     @abstractmethod
     def identity(self, target: Tensor) -> Any: ...
@@ -130,15 +151,48 @@ class FlowModel(nn.Module, ABC):
     def previews(self, batch: Batch) -> dict[str, Tensor]:
         return {}
 
+    def flow_condition(self, x: Tensor) -> list[Tensor] | None:
+        """The condition the flow reads for bin-centre frames x [B,3,H,W]; None: unconditional."""
+        return None
+
     @torch.no_grad()
     def bits_per_dim(self, frames: Tensor, rand: BatchRandom | None = None) -> Tensor:
         """Discrete bits/dim [B] of uint8 frames [B,3,H,W] under the model's flow.
 
         `rand` draws the dequantisation noise; None evaluates at the bin centres (deterministic).
-        This default serves unconditional flows (`self.flow`, `self.n_bits`); models whose flow
-        reads a condition override it.
+        This default serves unconditional flows; models whose flow reads a condition override it.
         """
-        from factorflow.models.glow import dequantize  # models.glow imports this module
-
         x = dequantize(frames.to(self.device), self.n_bits, rand)
         return likelihood.bits_per_dim(self.flow.log_prob(x), x[0].numel(), self.n_bits)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, temperature: float = 0.7, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """n uint8 frames [n,3,H,W] drawn from the flow's prior at `temperature`."""
+        if not spec(self.name).can_sample:
+            raise ValueError(
+                f"a {self.name} model's flow needs a condition taken from a face, so it has no "
+                "unconditional samples (use `factorflow reenact`)"
+            )
+        x = self.flow.sample(n, temperature=temperature, generator=generator)
+        return postprocess(x, self.n_bits)
+
+    @torch.no_grad()
+    def roundtrip_error(self, frames: Tensor) -> tuple[float, int]:
+        """Exactness of the flow on uint8 frames [B,3,H,W]: the max abs error of
+        decode(encode(x)) at the bin centres, and the number of uint8 values it changes."""
+        x = dequantize(frames.to(self.device), self.n_bits, None)
+        cond = self.flow_condition(x)
+        back, _ = self.flow.inverse(self.flow.encode(x, cond).zs, cond)
+        changed = postprocess(back, self.n_bits) != postprocess(x, self.n_bits)
+        return float((back - x).abs().max()), int(changed.sum())
+
+    def plain_glow(self) -> FlowModel | None:
+        """A plain Glow model running this model's own flow (the glow-* baselines), or None when
+        the flow needs a condition that a plain Glow cannot supply."""
+        if self.flow.config.cond_channels > 0:
+            return None
+        from factorflow.models.glow import GlowModel  # models.glow imports this module
+
+        return GlowModel.around(self.flow, self.n_bits)

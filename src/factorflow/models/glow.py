@@ -11,30 +11,29 @@ from torch import Tensor
 
 from factorflow.config import Config
 from factorflow.flows import Glow
-from factorflow.flows.likelihood import bits_per_dim, postprocess, preprocess
+from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
 from factorflow.models.base import Batch, BatchRandom, FlowModel
-
-
-def dequantize(frames: Tensor, n_bits: int, rand: BatchRandom | None) -> Tensor:
-    """uint8 [B,C,H,W] -> float in [-0.5, 0.5]: quantised to n_bits, plus one bin of uniform noise.
-
-    Without `rand` the bin centre is used (deterministic encodings for reenactment and evaluation).
-    """
-    x = preprocess(frames, n_bits, noise=False)
-    if rand is None:
-        return x
-    width = 1.0 / 2**n_bits
-    return x + width * (rand.rand(tuple(x.shape)).to(x.device, x.dtype) - 0.5)
 
 
 class GlowModel(FlowModel):
     name = "glow"
-    batch_kind = "frames"
 
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.n_bits = config.flow.n_bits
         self.flow = Glow(config.flow)
+
+    @classmethod
+    def around(cls, flow: Glow, n_bits: int) -> GlowModel:
+        """A Glow model sharing an existing (trained) flow, in eval mode."""
+        model = cls.__new__(cls)
+        FlowModel.__init__(model)
+        model.n_bits = n_bits
+        model.flow = flow
+        return model.eval()
+
+    def plain_glow(self) -> GlowModel:
+        return self
 
     def _x(self, frames: Tensor, rand: BatchRandom | None) -> Tensor:
         return dequantize(frames.to(self.device), self.n_bits, rand)
@@ -58,6 +57,11 @@ class GlowModel(FlowModel):
         x, _ = self.flow.inverse(zs)
         return postprocess(x, self.n_bits)
 
+    def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Level swap's split: s = the top latent z_L, r = the finer latents z_1..L-1."""
+        zs = self.encode(frames)
+        return [zs[-1]], list(zs[:-1])
+
     def identity(self, target: Tensor) -> list[Tensor]:
         return [z.mean(0, keepdim=True) for z in self.encode(target)]
 
@@ -72,8 +76,7 @@ class GlowModel(FlowModel):
     @torch.no_grad()
     def previews(self, batch: Batch) -> dict[str, Tensor]:
         frames = batch["image"][:8].to(self.device)
-        samples = postprocess(self.flow.sample(8, temperature=0.7), self.n_bits)
         return {
-            "samples_t0.7": samples,
+            "samples_t0.7": self.sample(8, temperature=0.7),
             "reconstructions": torch.stack([frames.cpu(), self.decode(self.encode(frames)).cpu()]),
         }

@@ -18,15 +18,14 @@ from torch import Tensor, nn
 
 from factorflow.config import Config
 from factorflow.factor.condition import ConditionNet
+from factorflow.factor.mi import MIObjective
 from factorflow.flows import Glow
 from factorflow.flows.glow import GlowEncoding
-from factorflow.flows.likelihood import postprocess
+from factorflow.flows.likelihood import dequantize, postprocess
 from factorflow.models.af import AFModel
 from factorflow.models.base import Batch, BatchRandom
-from factorflow.models.glow import dequantize
 from factorflow.models.mi import (
     Conditioned,
-    MIObjective,
     Motion,
     conditional_bits_per_dim,
     encode_conditioned,
@@ -108,7 +107,10 @@ class HybridModel(AFModel):
         """Joint training: the MI-flow's terms per frame [N] on the latents AF just used."""
         centre = dequantize(frames.to(self.device), self.n_bits, None)
         cond = self.condition(centre)
-        return self.objective(self.flow, cond, encoding, centre, rand)
+        return self.objective(self.flow, cond, encoding, centre, rand.generator)
+
+    def flow_condition(self, x: Tensor) -> list[Tensor]:
+        return self.condition(x)
 
     @torch.no_grad()
     def bits_per_dim(self, frames: Tensor, rand: BatchRandom | None = None) -> Tensor:

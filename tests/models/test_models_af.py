@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
+from factorflow.cli.main import main
 from factorflow.config import load_config
 from factorflow.factor import losses as L
 from factorflow.factor.encoders import build_encoders
-from factorflow.models import BatchRandom, build_model
+from factorflow.models import BatchRandom, build_model, load
 
 
 def _rand(seed: int = 0):
@@ -98,3 +100,57 @@ def test_af_model_terms_gradients_and_reenactment_shapes(tiny_lrw: Path) -> None
     zs = model.encode(frames[1])[0]
     for s, r, z in zip(ss, rs, zs, strict=True):
         assert torch.allclose(s + r, z, atol=1e-5)
+
+
+def _af_batch(words: int = 2) -> tuple[torch.nn.Module, dict]:
+    torch.manual_seed(0)
+    model = build_model(load_config("tiny", ["model=af", f"af.num_words={words}"]))
+    frames = torch.randint(0, 256, (3, 4, 3, 16, 16), dtype=torch.uint8)
+    batch = {
+        "frames": frames,
+        "word": torch.tensor([0, 1, 0]),
+        "speaker": torch.zeros(3),
+        "index": torch.tensor([5, 2, 9]),
+    }
+    model.initialize(batch)
+    for enc in model.encoders:
+        torch.nn.init.normal_(enc.net[-1].weight, std=0.05)
+    return model, batch
+
+
+def test_cached_and_uncached_latents_give_the_same_losses() -> None:
+    model, batch = _af_batch()
+    model.train()
+    cached = model.losses(batch, BatchRandom.seeded(3))
+    again = model.losses(batch, BatchRandom.seeded(3))  # served from the cache this time
+    plain = {k: v for k, v in batch.items() if k != "index"}  # no index: encoded afresh
+    fresh = model.losses(plain, BatchRandom.seeded(3))
+    assert set(model._latents) == {5, 2, 9}
+    for key in fresh:
+        assert torch.allclose(cached[key], fresh[key], atol=1e-6), key
+        assert torch.equal(cached[key], again[key]), key
+
+
+def test_latent_cache_is_bounded_least_recently_used_first() -> None:
+    model, batch = _af_batch()
+    model.cfg = dataclasses.replace(model.cfg, cache_clips=4)
+    model.train()
+    model.losses(batch, BatchRandom.seeded(0))
+    moved = {**batch, "index": torch.tensor([7, 5, 8])}
+    model.losses(moved, BatchRandom.seeded(0))
+    assert list(model._latents) == [9, 7, 5, 8]  # 2 was used least recently
+
+
+def test_two_stage_training_of_plain_af(tiny_lrw: Path, tmp_path: Path) -> None:
+    """`train --model af` trains a Glow in RUN_DIR/stage1, then AF on its frozen flow."""
+    run = tmp_path / "af"
+    args = ["--data", str(tiny_lrw), "--out", str(run), "--config", "tiny", "--model", "af"]
+    steps = ["--max-steps", "3", "--no-progress", "af.stage1_steps=4", "data.batch_size=2"]
+    assert main(["train", *args, *steps]) == 0
+    stage1, _ = load(run / "stage1")
+    af, config = load(run)
+    assert stage1.name == "glow" and af.name == "af"
+    assert Path(config.af.glow_checkpoint).parent.parent == run / "stage1"
+    assert config.af.num_words == 2  # filled from the training split's vocabulary
+    for key, value in stage1.flow.state_dict().items():
+        assert torch.equal(af.flow.state_dict()[key], value), key  # frozen in stage 2

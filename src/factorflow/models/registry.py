@@ -1,0 +1,122 @@
+"""Everything the rest of factorflow knows about a model, in one entry per model.
+
+The config's sections, the CLI's `--model` choices, the trainer's resume check, the two-stage
+recipe and the keys a trained model takes at use time all derive from `MODELS`. Adding a model
+means one module (a `FlowModel` subclass) and one `register(ModelSpec(...))` line here (or, for a
+model that lives outside the package, a call to `register` before it is used).
+
+This module imports no model code (entries name their classes as "module:Class"), so the config
+can read it without importing torch models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Stage1:
+    """A model trained in two stages: `train` first trains `model` (a flow) in RUN_DIR/stage1,
+    then this model on its frozen weights. Each field names a config key ("section.key")."""
+
+    model: str  # the stage-1 model
+    steps: str  # its number of steps
+    batch_size: str  # its batch size (frames)
+    checkpoint: str  # a finished stage 1 given by the user: skip training it
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    target: str  # "module:Class" of the FlowModel subclass
+    batch_kind: str  # "frames" (batch["image"] [B,3,H,W]) or "clips" (batch["frames"] [B,T,...])
+    sections: tuple[str, ...] = ()  # config sections (besides "flow") that define its tensors
+    stage1: Stage1 | None = None
+    use_time_keys: tuple[str, ...] = ()  # config keys a trained model may change (reenact/evaluate)
+    vocabulary_key: str = ""  # config key that `train` fills with the training set's word count
+    can_sample: bool = True  # unconditional samples from its prior (`factorflow sample`)
+
+    def __post_init__(self) -> None:
+        if self.batch_kind not in ("frames", "clips"):
+            raise ValueError(f"model {self.name!r}: batch_kind must be frames or clips")
+
+    def model_class(self) -> type:
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+# Config sections that models may declare: name -> "module:Class" of a frozen dataclass.
+SECTIONS: dict[str, str] = {
+    "af": "factorflow.factor.config:AFConfig",
+    "mi": "factorflow.factor.config:MIConfig",
+}
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    unknown = [s for s in spec.sections if s not in SECTIONS]
+    if unknown:
+        raise ValueError(f"model {spec.name!r} names unknown config sections {unknown}")
+    if spec.stage1 is not None and spec.stage1.model not in MODELS:
+        raise ValueError(f"model {spec.name!r}: stage-1 model {spec.stage1.model!r} unknown")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose one of {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def section_classes() -> dict[str, Any]:
+    out = {}
+    for name, target in SECTIONS.items():
+        module, cls = target.split(":")
+        out[name] = getattr(importlib.import_module(module), cls)
+    return out
+
+
+_AF_STAGE1 = {
+    "steps": "af.stage1_steps",
+    "batch_size": "af.stage1_batch_size",
+    "checkpoint": "af.glow_checkpoint",
+}
+
+register(ModelSpec("glow", "factorflow.models.glow:GlowModel", "frames"))
+register(
+    ModelSpec(
+        "af",
+        "factorflow.models.af:AFModel",
+        "clips",
+        sections=("af",),
+        stage1=Stage1("glow", **_AF_STAGE1),
+        use_time_keys=("af.motion",),
+        vocabulary_key="af.num_words",
+    )
+)
+register(
+    ModelSpec(
+        "mi",
+        "factorflow.models.mi:MIModel",
+        "frames",
+        sections=("mi",),
+        use_time_keys=("mi.fine_latents",),
+        can_sample=False,
+    )
+)
+register(
+    ModelSpec(
+        "hybrid",
+        "factorflow.models.hybrid:HybridModel",
+        "clips",
+        sections=("af", "mi"),
+        stage1=Stage1("mi", **_AF_STAGE1),
+        use_time_keys=("af.motion", "mi.fine_latents"),
+        vocabulary_key="af.num_words",
+        can_sample=False,
+    )
+)
