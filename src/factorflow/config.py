@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from factorflow import registry
 from factorflow.flows.glow import GlowConfig
-from factorflow.models import registry
 
 
 @dataclass(frozen=True)

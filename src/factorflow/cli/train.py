@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from factorflow.cli.main import CLIError
-from factorflow.models.registry import MODELS
+from factorflow.registry import MODELS
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from factorflow.flows import Glow
 from factorflow.flows.glow import GlowEncoding
 from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
 from factorflow.models.base import Batch, BatchRandom, FlowModel
+from factorflow.models.glow import GlowModel
 
 
 def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
@@ -65,6 +66,11 @@ class AFModel(FlowModel):
         if c.joint:
             weights["bpd"] = c.w_nll
         return weights
+
+    def plain_glow(self) -> GlowModel | None:
+        if self.flow.config.cond_channels > 0:  # the hybrid's MI-flow reads a condition
+            return None
+        return GlowModel.around(self.flow, self.n_bits)
 
     def load_pretrained(self) -> None:
         if self.cfg.glow_checkpoint:

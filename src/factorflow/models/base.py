@@ -18,7 +18,7 @@ Every model is built around a flow: `self.flow` (a `flows.Glow`) over frames qua
 `self.n_bits`. The flow-level questions (`bits_per_dim`, `sample`, `roundtrip_error`,
 `plain_glow`, `image_size`) have defaults here; a model whose flow reads a condition answers
 `flow_condition`. What else the code needs to know about a model is its registry entry
-(`factorflow.models.registry`).
+(`factorflow.registry`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from factorflow.flows import likelihood
 from factorflow.flows.likelihood import dequantize, postprocess
-from factorflow.models.registry import spec
+from factorflow.registry import spec
 
 Batch = dict[str, Tensor]
 
@@ -190,9 +190,5 @@ class FlowModel(nn.Module, ABC):
 
     def plain_glow(self) -> FlowModel | None:
         """A plain Glow model running this model's own flow (the glow-* baselines), or None when
-        the flow needs a condition that a plain Glow cannot supply."""
-        if self.flow.config.cond_channels > 0:
-            return None
-        from factorflow.models.glow import GlowModel  # models.glow imports this module
-
-        return GlowModel.around(self.flow, self.n_bits)
+        it has none a plain Glow can run (its flow needs a condition)."""
+        return None

@@ -1,4 +1,5 @@
-"""`factorflow.models.load`: a trained model from a run folder or checkpoint, ready to use.
+"""Models from configs and checkpoints: `build_model(config)` for a fresh one, and
+`factorflow.models.load`, a trained model from a run folder or checkpoint, ready to use.
 
 In the manner of diffusers' `from_pretrained`: the checkpoint carries its own config, so a path is
 all it takes. Inference (reenact, evaluate, sample, the demo) loads through here, never through
@@ -15,11 +16,18 @@ import torch
 
 from factorflow import checkpoint as ckpt
 from factorflow.config import Config, from_dict, get_key, parse_overrides, replace, to_dict
-from factorflow.models import build_model
 from factorflow.models.base import FlowModel
-from factorflow.models.registry import spec
+from factorflow.registry import spec
 
 log = logging.getLogger(__name__)
+
+
+def model_class(name: str) -> type[FlowModel]:
+    return spec(name).model_class()
+
+
+def build_model(config: Config) -> FlowModel:
+    return model_class(config.model)(config)
 
 
 def filled_keys(saved: dict[str, Any], resolved: dict[str, Any], prefix: str = "") -> list[str]:

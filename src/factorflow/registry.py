@@ -2,11 +2,12 @@
 
 The config's sections, the CLI's `--model` choices, the trainer's resume check, the two-stage
 recipe and the keys a trained model takes at use time all derive from `MODELS`. Adding a model
-means one module (a `FlowModel` subclass) and one `register(ModelSpec(...))` line here (or, for a
-model that lives outside the package, a call to `register` before it is used).
+means one module under `factorflow/models/` (a `FlowModel` subclass) and one
+`register(ModelSpec(...))` entry here (or, for a model that lives outside the package, a call to
+`register` before it is used).
 
-This module imports no model code (entries name their classes as "module:Class"), so the config
-can read it without importing torch models.
+This module imports nothing of the project (entries name their classes and config sections as
+"module:Class"), so the config can build its sections from it without importing any model.
 """
 
 from __future__ import annotations
