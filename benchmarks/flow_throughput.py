@@ -57,6 +57,7 @@ def build_factorflow(cfg: dict) -> tuple[torch.nn.Module, Callable[[torch.Tensor
             conv="lu",
             n_bits=N_BITS,
             checkpoint=cfg.get("checkpoint", False),
+            recompute=cfg.get("recompute", "none"),
         )
     )
 

@@ -39,6 +39,16 @@ class Bijection(nn.Module):
         """Map ``y`` [B, ...] back to ``(x, logdet)``, ``logdet`` [B] = log|det dx/dy|."""
         raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
 
+    def rebuild(self, y: Tensor, cond: Tensor | None = None) -> tuple[list[Tensor], Tensor, Tensor]:
+        """For invertible recomputation (`flows.recompute`): the input of output ``y`` as new
+        leaf tensors requiring grad (their concatenation along dim 1 is ``x``), and ``forward``
+        of them with autograd on, ``(y', logdet)``. This default inverts, then runs forward;
+        a layer can share work between the two (the couplings evaluate their net once)."""
+        with torch.no_grad():
+            x, _ = self.inverse(y, cond)
+        x = x.requires_grad_(True)
+        return [x], *self(x, cond)
+
 
 class FlowSequence(Bijection):
     """Composition of bijections applied in order; ``inverse`` undoes them in reverse order.

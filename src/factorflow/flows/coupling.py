@@ -107,6 +107,13 @@ class AdditiveCoupling(_Coupling):
         x = torch.cat([y_a, y_b - self._params(y_a, cond)], dim=1)
         return x, y.new_zeros(y.shape[0])
 
+    def rebuild(self, y: Tensor, cond: Tensor | None = None) -> tuple[list[Tensor], Tensor, Tensor]:
+        x_a, y_b = (h.detach() for h in self._halves(y))
+        x_a.requires_grad_(True)  # x_a = y_a: the net runs once, on the input it had
+        shift = self._params(x_a, cond)
+        x_b = (y_b - shift.detach()).requires_grad_(True)
+        return [x_a, x_b], torch.cat([x_a, x_b + shift], dim=1), y.new_zeros(y.shape[0])
+
 
 class AffineCoupling(_Coupling):
     """Affine coupling with a bounded scale (Glow): ``y_b = (x_b + t) * s``,
@@ -133,3 +140,11 @@ class AffineCoupling(_Coupling):
         shift, log_s = self._shift_logscale(y_a, cond)
         x = torch.cat([y_a, y_b * torch.exp(-log_s) - shift], dim=1)
         return x, -log_s.flatten(1).sum(1)
+
+    def rebuild(self, y: Tensor, cond: Tensor | None = None) -> tuple[list[Tensor], Tensor, Tensor]:
+        x_a, y_b = (h.detach() for h in self._halves(y))
+        x_a.requires_grad_(True)  # x_a = y_a: the net runs once, on the input it had
+        shift, log_s = self._shift_logscale(x_a, cond)
+        x_b = (y_b * torch.exp(-log_s.detach()) - shift.detach()).requires_grad_(True)
+        out = torch.cat([x_a, (x_b + shift) * torch.exp(log_s)], dim=1)
+        return [x_a, x_b], out, log_s.flatten(1).sum(1)

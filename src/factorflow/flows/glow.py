@@ -20,6 +20,7 @@ from factorflow.flows.base import Bijection, FlowSequence, zero_logdet
 from factorflow.flows.coupling import AdditiveCoupling, AffineCoupling
 from factorflow.flows.invconv import InvConv1x1, InvConv1x1LU
 from factorflow.flows.prior import GaussianPrior, gaussian_log_prob, gaussian_sample
+from factorflow.flows.recompute import recompute
 from factorflow.flows.squeeze import Squeeze
 
 _COUPLINGS = {"additive": AdditiveCoupling, "affine": AffineCoupling}
@@ -47,6 +48,9 @@ class GlowConfig:
     coupling_cond: bool = False  # feed cond[l] to every coupling net of level l
     top_cond: bool = False  # whether the top prior sees cond[L-1] (MI-flow keeps it False)
     checkpoint: bool = False  # gradient checkpointing of coupling nets
+    # Invertible recomputation (flows/recompute.py): "none", "all" or level indices "0,1": those
+    # levels store no activations in training and rebuild them from their output in backward.
+    recompute: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "image_size", "levels", "steps", "hidden", "n_bits"):
@@ -80,6 +84,7 @@ class GlowConfig:
                 f"GlowConfig.prior_cond must be one of {list(_PRIOR_CONDS)}, "
                 f"got {self.prior_cond!r}"
             )
+        self.recompute_levels()  # validates
         uses = self.cond_consumers()
         if self.cond_channels == 0 and uses:
             raise ValueError(f"GlowConfig uses a condition ({', '.join(uses)}) but cond_channels=0")
@@ -89,6 +94,24 @@ class GlowConfig:
                 "set prior_cond to 'cond' or 'kept+cond' (needs levels >= 2), coupling_cond or "
                 "top_cond"
             )
+
+    def recompute_levels(self) -> frozenset[int]:
+        """The levels trained with invertible recomputation (`recompute`)."""
+        value = str(self.recompute).strip()
+        if value == "none":
+            return frozenset()
+        if value == "all":
+            return frozenset(range(self.levels))
+        try:
+            levels = frozenset(int(v) for v in value.split(","))
+        except ValueError:
+            levels = frozenset([-1])
+        if not levels <= set(range(self.levels)):
+            raise ValueError(
+                f"GlowConfig.recompute must be 'none', 'all' or level indices in "
+                f"0..{self.levels - 1} like '0,1', got {self.recompute!r}"
+            )
+        return levels
 
     def cond_consumers(self) -> list[str]:
         """Names of the settings that read the condition (empty for an unconditional Glow)."""
@@ -256,8 +279,10 @@ class Glow(nn.Module):
         zs: list[Tensor] = []
         kept: list[Tensor] = []
         h = x
+        saving = self.config.recompute_levels()
         for level, flow in enumerate(self.levels):
-            h, ld = flow(h, self._level_cond(cond, level))
+            c = self._level_cond(cond, level)
+            h, ld = recompute(flow, h, c) if level in saving else flow(h, c)
             logdet = logdet + ld
             if level < cfg.levels - 1:
                 h, z = h.chunk(2, dim=1)

@@ -1,0 +1,130 @@
+"""Peak training memory and step time against flow depth K: plain autograd, invertible
+recomputation (`flow.recompute=all`) and normflows' Glow, at the paper's width.
+
+Each (variant, K) runs in its own process (build, ActNorm init, two training steps) and reports the
+growth of peak RSS over its value after building model and optimiser (CPU) or
+`torch.cuda.max_memory_allocated` over what model and optimiser hold (GPU). Step times of plain
+and recomputed factorflow are measured in one process, alternating, so load on a shared machine
+hits both alike. Prints one table and the ratios.
+
+    python benchmarks/recompute_memory.py                       # paper width, K = 8, 16, 32
+    python benchmarks/recompute_memory.py --ks 2 4 --hidden 32 --size 32 --batch 4   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from flow_throughput import Trainer, _rss_mb  # noqa: E402  (a sibling script)
+
+VARIANTS = {
+    "plain": ("factorflow", "none"),
+    "recompute": ("factorflow", "all"),
+    "normflows": ("normflows", "none"),
+}
+
+
+def _cfg(args: argparse.Namespace, k: int, recompute: str) -> dict:
+    return {
+        "image_size": args.size,
+        "levels": args.levels,
+        "steps": k,
+        "hidden": args.hidden,
+        "batch": args.batch,
+        "recompute": recompute,
+    }
+
+
+def worker(spec: str) -> None:
+    job = json.loads(spec)
+    dev = torch.device(job["device"])
+    trainer = Trainer(job["model"], job["cfg"], dev)
+    before = _rss_mb()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+    trainer.init()
+    for _ in range(2):
+        trainer.step()
+    if dev.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated(dev) - base) / 2**20
+    else:
+        peak = _rss_mb() - before
+    print(json.dumps({"peak_mb": peak, "params": trainer.params}))
+
+
+def peak(args: argparse.Namespace, variant: str, k: int) -> dict:
+    model, recompute = VARIANTS[variant]
+    job = {"model": model, "cfg": _cfg(args, k, recompute), "device": args.device}
+    cmd = [sys.executable, __file__, "--worker", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} K={k} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def step_times(args: argparse.Namespace, k: int) -> dict[str, float]:
+    dev = torch.device(args.device)
+    runs = {v: Trainer("factorflow", _cfg(args, k, VARIANTS[v][1]), dev) for v in VARIANTS}
+    runs.pop("normflows")
+    for t in runs.values():
+        t.init()
+        t.step()
+    times: dict[str, list[float]] = {v: [] for v in runs}
+    order = list(runs)
+    for i in range(args.steps):
+        for v in order if i % 2 == 0 else order[::-1]:
+            times[v].append(runs[v].step()[0])
+    return {v: statistics.median(ts) for v, ts in times.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ks", type=int, nargs="+", default=[8, 16, 32], help="steps per level K")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--levels", type=int, default=4)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per variant")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        worker(args.worker)
+        return 0
+    unit = "peak_alloc_MB" if args.device.startswith("cuda") else "rss_growth_MB"
+    print(
+        f"size={args.size} levels={args.levels} hidden={args.hidden} batch={args.batch} "
+        f"device={args.device} threads={args.threads} torch={torch.__version__} ({unit})"
+    )
+    print(
+        f"{'K':>3}{'params':>12}{'plain':>10}{'recompute':>11}{'normflows':>11}"
+        f"{'rec/plain':>11}{'rec/nf':>8}{'plain ms':>10}{'rec ms':>9}{'time x':>8}"
+    )
+    for k in args.ks:
+        mem = {v: peak(args, v, k) for v in VARIANTS}
+        t = step_times(args, k)
+        m = {v: mem[v]["peak_mb"] for v in VARIANTS}
+        print(
+            f"{k:>3}{mem['plain']['params']:>12,}{m['plain']:>10.0f}{m['recompute']:>11.0f}"
+            f"{m['normflows']:>11.0f}{m['recompute'] / m['plain']:>11.2f}"
+            f"{m['recompute'] / m['normflows']:>8.2f}{1e3 * t['plain']:>10.0f}"
+            f"{1e3 * t['recompute']:>9.0f}{t['recompute'] / t['plain']:>8.2f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""The GPU recipe script runs at tiny sizes on CPU, so it cannot rot between GPU runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_gpu_recipe_smoke_prints_every_variant() -> None:
+    pytest.importorskip("normflows")
+    script = ROOT / "benchmarks" / "gpu_recipe.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for variant in ("factorflow fp32", "factorflow bf16 recompute", "normflows fp32"):
+        assert variant in proc.stdout
+    assert "throughput" in proc.stdout
