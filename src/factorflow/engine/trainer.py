@@ -33,6 +33,11 @@ from factorflow.models import BatchRandom, FlowModel, build_model, spec
 log = logging.getLogger(__name__)
 
 
+# Keys of the model's sections that trade memory for time and leave its tensors alone: a run may
+# resume with other values (e.g. turn on invertible recomputation when memory runs short).
+MEMORY_KEYS = ("flow.checkpoint", "flow.recompute")
+
+
 def model_sections(config: Config) -> tuple[str, ...]:
     """Sections of the config that define the model's tensors: a checkpoint made with other
     values cannot be resumed under this config."""
@@ -76,6 +81,7 @@ def check_resumable(saved: dict, config: Config, where: Path) -> None:
             diffs += ckpt.config_diff(a, b, f"{section}.")
         elif a != b:
             diffs.append(f"{section}: {a!r} -> {b!r}")
+    diffs = [d for d in diffs if d.split(":", 1)[0] not in MEMORY_KEYS]
     if diffs:
         raise ValueError(
             f"checkpoint {where} was made with a different model config: " + "; ".join(diffs[:5])
