@@ -6,29 +6,47 @@ Layout of one checkpoint (a folder, written under a temporary name and renamed w
         model.safetensors      model parameters and buffers (ActNorm's `initialized` flag included)
         optimizer.safetensors  optimizer tensors and the torch RNG states
         state.json             format, package version, step, resolved config, optimizer settings,
-                               python/numpy RNG states, metrics
+                               python/numpy RNG states, metrics, and the size and SHA-256 of
+                               each safetensors file (written last: its presence means complete)
     RUN_DIR/checkpoints/best.json   {"step": ..., "metric": ..., "value": ...}
+
+Every load verifies what it reads: state.json parses and has this format, each safetensors file
+has a whole header and the size and checksum state.json recorded. A run folder resolves to its
+newest intact step; each step skipped is logged with the reason. Inference reads the model
+weights alone; only resume reads the optimizer file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import random
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import factorflow
-from factorflow.io import atomic_write_text, fsync_dir
+from factorflow.io import atomic_dir, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 FORMAT = "factorflow-checkpoint/1"
 STEP_PREFIX = "step_"
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated or corrupt files (names the file)."""
 
 
 @dataclass
@@ -47,34 +65,138 @@ class Checkpoint:
         return self.state["config"]
 
 
-def _step_dirs(ckpt_dir: Path) -> list[Path]:
-    dirs = [p for p in ckpt_dir.glob(f"{STEP_PREFIX}*") if (p / "state.json").is_file()]
-    return sorted(dirs, key=lambda p: int(p.name[len(STEP_PREFIX) :]))
+def _step_number(path: Path) -> int | None:
+    digits = path.name[len(STEP_PREFIX) :]
+    return int(digits) if path.name.startswith(STEP_PREFIX) and digits.isdigit() else None
 
 
-def resolve(path: str | Path, prefer_best: bool = False) -> Path:
-    """A run folder, its checkpoints/ folder or one step folder -> the step folder to load."""
+def step_dirs(ckpt_dir: Path) -> list[Path]:
+    """Every step folder, complete or not, oldest first."""
+    dirs = [p for p in ckpt_dir.glob(f"{STEP_PREFIX}*") if _step_number(p) is not None]
+    return sorted((p for p in dirs if p.is_dir()), key=_step_number)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why `path` is not a whole safetensors file (None when its header and size agree)."""
+    if not path.is_file():
+        return f"{path.name} is missing"
+    size = path.stat().st_size
+    if size < 8:
+        return f"{path.name} is truncated ({size} bytes)"
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > size - 8:
+            return f"{path.name} is truncated ({size} bytes, its header alone says {8 + n})"
+        try:
+            header = json.loads(f.read(n))
+            end = max(
+                (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+                default=0,
+            )
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return f"{path.name} has a corrupt header"
+    if size != 8 + n + end:
+        return f"{path.name} is truncated or padded ({size} bytes, its header says {8 + n + end})"
+    return None
+
+
+def problem(step_dir: Path, optimizer: bool = False) -> str | None:
+    """Why the checkpoint `step_dir` cannot be loaded, or None when it is intact.
+
+    Reads state.json, checks the safetensors headers against the file sizes and, when state.json
+    recorded them (checkpoints from this version on), the SHA-256 of each file."""
+    state_path = step_dir / "state.json"
+    if not state_path.is_file():
+        return "state.json is missing (the write did not finish)"
+    try:
+        state = json.loads(state_path.read_text())
+    except (ValueError, OSError) as exc:
+        return f"state.json is not valid JSON ({exc})"
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else None
+        return f"state.json has format {found!r}, expected {FORMAT!r}"
+    files = state.get("files") or {}
+    for name in (MODEL_FILE, OPTIMIZER_FILE) if optimizer else (MODEL_FILE,):
+        if name == OPTIMIZER_FILE and not files and not (step_dir / name).exists():
+            continue  # a shipped checkpoint may carry the weights alone
+        why = _safetensors_problem(step_dir / name)
+        if why:
+            return why
+        want = files.get(name)
+        if want and (step_dir / name).stat().st_size != want["bytes"]:
+            return f"{name} has {(step_dir / name).stat().st_size} bytes, expected {want['bytes']}"
+        if want and _sha256(step_dir / name) != want["sha256"]:
+            return f"{name} does not match its recorded SHA-256 (the file is corrupt)"
+    return None
+
+
+def _newest_intact(ckpt_dir: Path, optimizer: bool, first: Path | None = None) -> Path | None:
+    candidates = step_dirs(ckpt_dir)[::-1]
+    if first is not None:
+        candidates = [first, *(p for p in candidates if p != first)]
+    for step_dir in candidates:
+        why = problem(step_dir, optimizer)
+        if why is None:
+            return step_dir
+        log.warning("skipping checkpoint %s: %s", step_dir, why)
+    return None
+
+
+def resolve(path: str | Path, prefer_best: bool = False, optimizer: bool = False) -> Path:
+    """A run folder, its checkpoints/ folder or one step folder -> the step folder to load.
+
+    A folder of steps gives its best step (prefer_best, when best.json names one) or else its
+    newest, falling back to the newest intact one (logging each skipped step and why). One step
+    folder given directly must be intact: CheckpointError names the file and the problem."""
     path = Path(path)
-    if (path / "state.json").is_file():
+    if (path / "state.json").exists() or (path / MODEL_FILE).exists():
+        why = problem(path, optimizer)
+        if why:
+            raise CheckpointError(f"checkpoint {path}: {why}")
         return path
     ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     if not ckpt_dir.is_dir():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    first = None
     best = ckpt_dir / "best.json"
     if prefer_best and best.is_file():
-        step_dir = ckpt_dir / f"{STEP_PREFIX}{json.loads(best.read_text())['step']:08d}"
-        if (step_dir / "state.json").is_file():
-            return step_dir
-    dirs = _step_dirs(ckpt_dir)
+        try:
+            first = ckpt_dir / f"{STEP_PREFIX}{int(json.loads(best.read_text())['step']):08d}"
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring %s: %s", best, exc)
+        if first is not None and not first.is_dir():
+            first = None
+    dirs = step_dirs(ckpt_dir)
     if not dirs:
         raise FileNotFoundError(f"no checkpoint in {ckpt_dir} (expected {STEP_PREFIX}NNNNNNNN/)")
-    return dirs[-1]
+    found = _newest_intact(ckpt_dir, optimizer, first)
+    if found is None:
+        raise CheckpointError(
+            f"no intact checkpoint in {ckpt_dir}: all {len(dirs)} step folders are incomplete or "
+            "corrupt (see the warnings above)"
+        )
+    return found
 
 
 def latest(run_dir: Path) -> Path | None:
+    """The newest step folder of a run (complete or not), or None: whether a run has begun."""
     ckpt_dir = Path(run_dir) / "checkpoints"
-    dirs = _step_dirs(ckpt_dir) if ckpt_dir.is_dir() else []
+    dirs = step_dirs(ckpt_dir) if ckpt_dir.is_dir() else []
     return dirs[-1] if dirs else None
+
+
+def latest_intact(run_dir: Path) -> Path | None:
+    """The newest step folder whose every file (optimizer included) verifies, for resuming."""
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    return _newest_intact(ckpt_dir, optimizer=True) if ckpt_dir.is_dir() else None
 
 
 def _optimizer_to_flat(
@@ -147,35 +269,35 @@ def save(
 ) -> Path:
     """Write checkpoint `step` atomically and prune all but the last `keep_last` (and the best)."""
     ckpt_dir = Path(run_dir) / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / f"{STEP_PREFIX}{step:08d}"
-    tmp = ckpt_dir / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, str(tmp / "model.safetensors"))
     opt_tensors, opt_meta = _optimizer_to_flat(optimizer) if optimizer else ({}, None)
     rng_tensors, rng_meta = rng_state()
-    save_file({**opt_tensors, **rng_tensors}, str(tmp / "optimizer.safetensors"))
-    state = {
-        "format": FORMAT,
-        "version": factorflow.__version__,
-        "step": step,
-        "config": config,
-        "optimizer": opt_meta,
-        "rng": rng_meta,
-        "metrics": metrics or {},
-        **(extra or {}),
-    }
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    for f in tmp.iterdir():
-        with open(f, "rb") as handle:
-            os.fsync(handle.fileno())
-    fsync_dir(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    fsync_dir(ckpt_dir)
+    # A step folder already there is one this run wrote and then rolled back past (or a broken
+    # one resume skipped): it is replaced only once the new one is complete.
+    with atomic_dir(final, replace=True) as tmp:
+        files = {}
+        for name, tensors in (
+            (MODEL_FILE, weights),
+            (OPTIMIZER_FILE, {**opt_tensors, **rng_tensors}),
+        ):
+            try:
+                save_file(tensors, str(tmp / name))
+            except SafetensorError as exc:
+                raise OSError(f"cannot write {final / name}: {exc}") from None
+            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+        state = {
+            "format": FORMAT,
+            "version": factorflow.__version__,
+            "step": step,
+            "config": config,
+            "optimizer": opt_meta,
+            "rng": rng_meta,
+            "metrics": metrics or {},
+            "files": files,
+            **(extra or {}),
+        }
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
     _prune(ckpt_dir, keep_last)
     return final
 
@@ -193,25 +315,40 @@ def best_value(run_dir: Path) -> float | None:
 
 
 def _prune(ckpt_dir: Path, keep_last: int) -> None:
+    """Delete old steps. A step that cannot be deleted is logged and left: training goes on."""
     best = ckpt_dir / "best.json"
-    keep_step = json.loads(best.read_text())["step"] if best.is_file() else None
-    for path in _step_dirs(ckpt_dir)[:-keep_last]:
-        if int(path.name[len(STEP_PREFIX) :]) != keep_step:
-            shutil.rmtree(path)
-
-
-def load(path: str | Path, prefer_best: bool = False) -> Checkpoint:
-    step_dir = resolve(path, prefer_best=prefer_best)
     try:
-        state = json.loads((step_dir / "state.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"checkpoint {step_dir}/state.json is not valid JSON: {exc}") from None
-    if state.get("format") != FORMAT:
-        raise ValueError(f"checkpoint {step_dir} has format {state.get('format')!r}, want {FORMAT}")
-    model = load_file(str(step_dir / "model.safetensors"))
-    opt_path = step_dir / "optimizer.safetensors"
-    optimizer = load_file(str(opt_path)) if opt_path.is_file() else {}
-    return Checkpoint(step_dir, state, model, optimizer)
+        keep_step = int(json.loads(best.read_text())["step"]) if best.is_file() else None
+    except (ValueError, KeyError, TypeError, OSError):
+        keep_step = None
+    for path in step_dirs(ckpt_dir)[:-keep_last]:
+        if _step_number(path) == keep_step:
+            continue
+        # Renamed first, so a failed delete leaves a hidden folder, never a half-deleted step.
+        trash = ckpt_dir / f".{path.name}.old-{os.getpid()}"
+        try:
+            os.replace(path, trash)
+            shutil.rmtree(trash)
+        except OSError as exc:
+            log.warning("could not delete old checkpoint %s: %s", path, exc)
+
+
+def load(path: str | Path, prefer_best: bool = False, optimizer: bool = False) -> Checkpoint:
+    """Read a verified checkpoint: the model weights, and the optimizer file when `optimizer`
+    (resume). Raises CheckpointError naming the file when nothing intact is found."""
+    step_dir = resolve(path, prefer_best=prefer_best, optimizer=optimizer)
+    state = json.loads((step_dir / "state.json").read_text())
+    model = _read_tensors(step_dir / MODEL_FILE)
+    opt_path = step_dir / OPTIMIZER_FILE
+    opt = _read_tensors(opt_path) if optimizer and opt_path.is_file() else {}
+    return Checkpoint(step_dir, state, model, opt)
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint file {path}: {exc}") from None
 
 
 def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:

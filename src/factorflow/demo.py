@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from factorflow.config import Config, load_config
+from factorflow.io import OutputExistsError, atomic_dir, has_content
 from factorflow.models import load
 from factorflow.models.base import FlowModel
 
@@ -52,17 +53,51 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def synth_data(out: Path) -> Path:
-    """The demo's synthetic dataset, generated once (deterministic from its settings)."""
+# What a demo folder holds: a rerun may rewrite these; anything else in --out is not the demo's.
+OUTPUTS = ("data", "run", "eval", "real", "index.html", "reenact_heldout.gif", "loss_curves.png")
+
+
+def check_out(out: Path, force: bool = False) -> None:
+    """Refuse an --out that holds anything a demo did not write (unless `force`)."""
+    if not out.is_dir():
+        if out.exists():
+            raise OutputExistsError(f"--out {out} is a file, expected a folder")
+        return
+    other = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS and ".tmp-" not in p.name)
+    if other and not force:
+        raise OutputExistsError(
+            f"--out {out} holds {len(other)} entries a demo did not write (e.g. {other[0]}): "
+            "choose another --out, or pass --force to write the demo among them"
+        )
+
+
+def synth_data(out: Path, force: bool = False) -> Path:
+    """The demo's synthetic dataset, generated once (deterministic from its settings). Another
+    dataset at `out` is replaced only with `force`."""
     from factorflow.data.synth import generate
 
     meta = out / "meta.json"
     if meta.is_file():
-        settings = json.loads(meta.read_text())
-        if settings.get("size") == SYNTH["size"] and settings.get("seed") == SYNTH["seed"]:
+        try:
+            found = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            found = {}
+        found = found if isinstance(found, dict) else {}
+        settings = found.get("settings") if isinstance(found.get("settings"), dict) else {}
+        theirs = {k: settings.get(k, found.get(k)) for k in SYNTH}
+        if theirs == SYNTH:
             return out
-        shutil.rmtree(out)
-    generate(out, **SYNTH, workers=2)
+        if not force:
+            raise OutputExistsError(
+                f"{out} holds another dataset ({theirs}), not the demo's ({SYNTH}): choose another "
+                "--out, or pass --force to replace it"
+            )
+    elif has_content(out) and not force:
+        raise OutputExistsError(
+            f"{out} exists and is not the demo's dataset (no meta.json): choose another --out, "
+            "or pass --force to replace it"
+        )
+    generate(out, **SYNTH, workers=2, overwrite=force)
     return out
 
 
@@ -87,19 +122,15 @@ def ship(run: Path, dest: Path) -> Path:
     """Copy a run's last checkpoint (weights + state, no optimizer) and its training logs into
     `dest`, the folder `demo` loads (`factorflow demo --train --ship` refreshes assets/demo-af)."""
     from factorflow import checkpoint as ckpt
-    from factorflow.io import replace_dir
 
     step = ckpt.resolve(run)  # the final step: the one evaluated (val objective is no proxy)
-    tmp = dest.parent / f".{dest.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in ("model.safetensors", "state.json"):
-        shutil.copy2(step / name, tmp / name)
-    for sub in ("", "stage1"):
-        if (run / sub / "metrics.jsonl").is_file():
-            (tmp / sub).mkdir(exist_ok=True)
-            shutil.copy2(run / sub / "metrics.jsonl", tmp / sub / "metrics.jsonl")
-    replace_dir(tmp, dest)
+    with atomic_dir(dest, replace=True) as tmp:
+        for name in ("model.safetensors", "state.json"):
+            shutil.copy2(step / name, tmp / name)
+        for sub in ("", "stage1"):
+            if (run / sub / "metrics.jsonl").is_file():
+                (tmp / sub).mkdir(exist_ok=True)
+                shutil.copy2(run / sub / "metrics.jsonl", tmp / sub / "metrics.jsonl")
     return dest
 
 
@@ -139,19 +170,27 @@ def run_demo(
     pairs: int = 24,
     progress: bool = True,
     ship_to: Path | None = None,
+    force: bool = False,
 ) -> DemoResult:
+    """`ship_to` (needs `train`): copy the trained checkpoint there (assets/demo-af refreshes the
+    one the package ships). `force`: write into an --out holding other files, and replace a
+    dataset at out/data that is not the demo's."""
     from factorflow.metrics.evaluate import evaluate
     from factorflow.report import write_report
 
     start = time.time()
     out = Path(out)
+    if ship_to is not None and not train:
+        raise ValueError("--ship stores a newly trained checkpoint: it needs --train")
+    check_out(out, force)
     out.mkdir(parents=True, exist_ok=True)
     log.info("1/5 synthetic talking faces -> %s", out / "data")
-    data = synth_data(out / "data")
+    data = synth_data(out / "data", force)
     log.info("2/5 model (%s)", "training" if train else "shipped checkpoint")
     model, config, run = demo_model(out, data, train, progress)
     if ship_to is not None:
         ship(run, ship_to)
+        log.info("shipped %s -> %s", run, ship_to)
     log.info("3/5 evaluation on held-out speakers with every baseline")
     report = evaluate((model, config), data, pairs=pairs, out=out / "eval" / "report.json")
     artifacts = {

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from factorflow.io import atomic_write_bytes
+from factorflow.io import atomic_file
 
 
 def to_hwc(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -37,10 +37,11 @@ def grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, pad: int = 
     return out
 
 
-def save_png(image: np.ndarray, path: Path) -> None:
+def save_png(image: np.ndarray, path: Path, replace: bool = True) -> None:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
-    atomic_write_bytes(Path(path), buf.getvalue())
+    with atomic_file(path, replace=replace) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def save_grid(images: torch.Tensor | np.ndarray, path: Path, nrow: int | None = None) -> np.ndarray:

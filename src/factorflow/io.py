@@ -1,36 +1,76 @@
-"""Atomic file writes: a temporary name in the same folder, fsync, then rename."""
+"""Outputs that appear whole or not at all, and never clobber what they did not create.
+
+`atomic_file(path)` and `atomic_dir(path)` hand out a temporary name in the destination's folder;
+when the block finishes, the result is fsynced and renamed onto `path`; when it raises, the
+temporary is removed and `path` is untouched. A crash (kill -9, power loss) can leave only a
+hidden temporary `.NAME.tmp-PID-*`, which the next write to the same name removes once process
+PID is gone. Files and folders get the usual permissions (0666 / 0777 less the umask).
+
+An existing destination is replaced only when the caller says so (`replace=True`; the CLI's
+`--force`); `check_output` refuses early, before any work is done.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
+import logging
 import os
-import tempfile
-from collections.abc import Callable
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)` and move the result onto `path` only once it is complete on disk."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+# Image files every reader and loader accepts (lower-case suffixes).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+# errno values that mean the output's storage cannot take more, whatever is written next.
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+_counter = itertools.count()
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """An output exists and the command was not told to replace it (bad input: exit status 2)."""
+
+
+def _tmp_name(path: Path, suffix: bool = True) -> Path:
+    # The suffix stays last: some writers pick the format from it.
+    token = f"{next(_counter)}{uuid.uuid4().hex[:6]}"
+    return path.parent / f".{path.name}.tmp-{os.getpid()}-{token}{path.suffix if suffix else ''}"
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def sweep_stale(path: Path) -> None:
+    """Remove temporaries of `path` left by processes that no longer run (kill -9, power loss)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name[len(f".{path.name}.tmp-") :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                _remove(tmp)
+                log.info("removed %s, left by an interrupted write", tmp)
 
 
 def fsync_dir(path: Path) -> None:
@@ -41,17 +81,127 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Move the finished folder `new` onto `target`; an existing `target` is swapped out only
-    once `new` is complete, so a crash leaves either the old or the new folder, never half."""
-    import shutil
-
-    new, target = Path(new), Path(target)
-    if not target.exists():
-        os.replace(new, target)
+def _fsync_tree(path: Path) -> None:
+    if path.is_dir():
+        for child in path.iterdir():
+            _fsync_tree(child)
+        fsync_dir(path)
     else:
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the destination instead of the temporary."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, os.strerror(exc.errno), str(path))
+
+
+def has_content(path: Path) -> bool:
+    """A file, or a folder with something in it (an empty folder may be written into)."""
+    path = Path(path)
+    if path.is_dir():
+        return any(path.iterdir())
+    return path.exists() or path.is_symlink()
+
+
+def check_output(path: Path, force: bool, option: str = "--out") -> None:
+    """Refuse an existing output before any work is done, unless `force`."""
+    path = Path(path)
+    if path.resolve() == Path.cwd().resolve() or path.resolve() == Path(path.anchor).resolve():
+        raise OutputExistsError(f"{option} {path} is the current or root folder: name a new one")
+    if has_content(path) and not force:
+        kind = "folder exists and is not empty" if path.is_dir() else "file exists"
+        raise OutputExistsError(
+            f"{option} {path}: the {kind} (pass --force to replace it, or choose another)"
+        )
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path (same folder, same suffix) to write; rename it onto `path` after.
+
+    replace=False refuses (OutputExistsError) when `path` exists. Errors name `path`."""
+    path = Path(path)
+    if not replace and has_content(path):
+        raise OutputExistsError(f"{path} exists (pass --force to replace it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _named(exc, path.parent) from exc
+    sweep_stale(path)
+    tmp = _tmp_name(path)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(errno.ENOENT, "the writer produced no file", str(path))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            _remove(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | OutputExistsError):
+            raise _named(exc, path) from exc
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield a new temporary folder beside `path`; when the block succeeds it becomes `path`.
+
+    An existing non-empty `path` is an OutputExistsError unless `replace`; it is then swapped out
+    only once the new folder is complete, so a crash leaves the old or the new folder, never half
+    of one. Errors name `path`."""
+    path = Path(path)
+    if not replace and has_content(path):
+        raise OutputExistsError(
+            f"{path} exists and is not empty (pass --force to replace it, or choose another)"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(path)
+        tmp = _tmp_name(path, suffix=False)
+        tmp.mkdir()
+    except OSError as exc:
+        raise _named(exc, path) from exc
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        _swap_in(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            _remove(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | OutputExistsError):
+            raise _named(exc, path) from exc
+        raise
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    if not (target.exists() or target.is_symlink()):
         os.replace(new, target)
-        shutil.rmtree(old)
+        fsync_dir(target.parent)
+        return
+    old = _tmp_name(target, suffix=False)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except OSError:
+        os.replace(old, target)
+        raise
     fsync_dir(target.parent)
+    try:
+        _remove(old)
+    except OSError as exc:
+        log.warning("replaced %s but could not delete its old copy %s: %s", target, old, exc)

@@ -20,6 +20,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="all, none, or a comma-separated list of copy-target, pixel-paste, glow-swap, "
         "glow-attribute, glow-residual",
     )
+    p.add_argument("--force", action="store_true", help="replace an existing report")
     p.add_argument("--pairs", type=int, default=40, help="(target, driver) pairs of test clips")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -29,12 +30,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from factorflow.metrics.evaluate import evaluate
+    from factorflow.io import check_output
+    from factorflow.metrics.evaluate import evaluate, report_paths
 
     if args.out.suffix != ".json":
         raise CLIError(f"--out {args.out}: expected a .json file name")
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
+    if args.pairs < 1:
+        raise CLIError(f"--pairs {args.pairs}: expected at least 1")
+    for path in report_paths(args.out):
+        check_output(path, args.force)
     report = evaluate(
         args.checkpoint,
         args.data,

@@ -22,7 +22,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--static", action="store_true", help="detect faces in every frame (no tracking)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument(
+        "--force",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="replace a non-empty --out",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from factorflow.data.synth import SynthMeta, contact_sheet, generate
 
@@ -26,7 +27,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--val-fraction", type=float, default=0.1, help="fraction of training clips kept for val"
     )
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument(
+        "--force",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="replace a non-empty --out (and an existing --sheet)",
+    )
     p.add_argument(
         "--sheet", default=None, help="also write a contact sheet PNG (dataset size and 128 px)"
     )
@@ -35,6 +42,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
+
+    from factorflow.io import atomic_file, check_output
+
+    check_output(Path(args.out), args.overwrite)
+    if args.sheet:
+        check_output(Path(args.sheet), args.overwrite, "--sheet")
 
     total = args.speakers * args.words * args.clips_per_pair * args.frames
     bars = []  # opened on the first finished clip, so that bad arguments print no bar
@@ -66,9 +79,8 @@ def run(args: argparse.Namespace) -> int:
         meta = SynthMeta.load(args.out)
         sizes = sorted({meta.size, 128})
         sheet = Image.fromarray(contact_sheet(meta, sizes=sizes))
-        tmp = f"{args.sheet}.tmp"
-        sheet.save(tmp, format="PNG")
-        os.replace(tmp, args.sheet)
+        with atomic_file(args.sheet) as tmp:
+            sheet.save(tmp, format="PNG")
     clips = summary["clips"]
     print(
         f"wrote {summary['frames']} frames ({clips['train']} train, {clips['val']} val, "

@@ -9,12 +9,26 @@ from factorflow.cli.main import CLIError
 from factorflow.registry import MODELS
 
 
+def _presets() -> list[str]:
+    # Listed without importing factorflow.config (torch): building the parser stays cheap.
+    from importlib import resources
+
+    files = resources.files("factorflow.presets").iterdir()
+    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
+
+
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="LRW frame layout (synth or prepare)")
-    p.add_argument("--out", required=True, type=Path, help="run folder")
-    p.add_argument("--config", default="cpu-small", help="preset name or YAML file")
+    p.add_argument(
+        "--out", required=True, type=Path, help="run folder (new, or an existing run with --resume)"
+    )
+    p.add_argument(
+        "--config",
+        default="cpu-small",
+        help=f"preset ({', '.join(_presets())}; default cpu-small) or a YAML file",
+    )
     p.add_argument("--model", choices=sorted(MODELS), default=None)
-    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="total steps (at least 1)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.lr=1e-4")
@@ -26,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CLIError(f"--max-steps {args.max_steps}: expected at least 1")
     overrides = list(args.overrides)
     if args.model:
         overrides.append(f"model={args.model}")

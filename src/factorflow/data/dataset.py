@@ -133,9 +133,12 @@ class ClipDataset(Dataset):
         frames = self.reader.load_frames(ref)
         if frames.shape[1:3] != self.size:
             if not self.resize:
+                h, w = frames.shape[1:3]
+                fix = f" or train with data.size={w}" if h == w and w >= 8 else ""
                 raise ValueError(
-                    f"{_first_file(ref)} has {frames.shape[2]}x{frames.shape[1]} frames, expected "
-                    f"{self.size[1]}x{self.size[0]} (pass resize=True to resize)"
+                    f"{_first_file(ref)} has {w}x{h} frames, expected "
+                    f"{self.size[1]}x{self.size[0]}: write the data at that size (`factorflow "
+                    f"prepare` or `synth` with --size {self.size[1]}){fix}"
                 )
             frames = resize_frames(frames, self.size)
         frames = fit_length(frames, self.frames)

@@ -7,7 +7,7 @@ folder and renamed when complete, so an interrupted write never leaves a truncat
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +15,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from factorflow.io import atomic_file
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
 WRITE_FORMATS = {".mp4": "mp4", ".gif": "gif"}
@@ -124,8 +128,17 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
     UnreadableMediaError (a ValueError) naming the file for a corrupt or 0-frame video.
     """
     with _open_input(path) as container:
-        fps = _stream_fps(container.streams.video[0])
+        stream = container.streams.video[0]
+        fps = _stream_fps(stream)
         frames = np.stack(list(_decode(container, path, max_frames)))
+        declared = int(stream.frames or 0)
+    if declared > len(frames) and (max_frames is None or len(frames) < max_frames):
+        log.warning(
+            "video %s: decoded %d of the %d frames its header declares (the file is cut short)",
+            path,
+            len(frames),
+            declared,
+        )
     return frames, fps
 
 
@@ -162,15 +175,15 @@ def write_video(
     frames: np.ndarray,
     fps: float,
     audio_from: str | os.PathLike | None = None,
+    replace: bool = True,
 ) -> None:
     """Write RGB uint8 frames [N, H, W, 3] as .mp4 (H.264, yuv420p) or .gif, atomically.
 
     Odd frame sizes are padded by one replicated row/column for mp4. When `audio_from` names a
     file (video or audio only) with an audio stream, that audio is re-encoded as AAC into the mp4,
-    cut to the video's duration (ignored for .gif, which has no audio).
+    cut to the video's duration (ignored for .gif, which has no audio). `replace=False` refuses
+    an existing `path`.
     """
-    import av
-
     path = Path(path)
     container_format = WRITE_FORMATS.get(path.suffix.lower())
     if container_format is None:
@@ -179,38 +192,40 @@ def write_video(
         raise ValueError(f"fps must be > 0, got {fps}")
     frames = _check_frames(frames)
     rate = Fraction(fps).limit_denominator(1001)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     audio_source = None
     if audio_from is not None and container_format == "mp4":
         audio_source = _open_input(audio_from, need_video=False)
     try:
-        with av.open(str(tmp), "w", format=container_format) as output:
-            if container_format == "mp4":
-                frames = _pad_even(frames)
-                stream = output.add_stream("libx264", rate=rate)
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": "18"}
-            else:
-                stream = output.add_stream("gif", rate=rate)
-                stream.pix_fmt = "rgb8"
-            stream.height, stream.width = frames.shape[1:3]
-            # Every stream must exist before the first packet is muxed (the header is written then).
-            audio_in = audio_out = None
-            if audio_source is not None and audio_source.streams.audio:
-                audio_in = audio_source.streams.audio[0]
-                audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate)
-            for image in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                    output.mux(packet)
-            for packet in stream.encode(None):
-                output.mux(packet)
-            if audio_out is not None:
-                duration = len(frames) / float(rate)
-                _transcode_audio(audio_source, audio_in, output, audio_out, duration)
-        os.replace(tmp, path)
+        with atomic_file(path, replace=replace) as tmp:
+            _encode(tmp, container_format, frames, rate, audio_source)
     finally:
         if audio_source is not None:
             audio_source.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+
+
+def _encode(tmp: Path, container_format: str, frames: np.ndarray, rate: Fraction, audio_source):
+    import av
+
+    with av.open(str(tmp), "w", format=container_format) as output:
+        if container_format == "mp4":
+            frames = _pad_even(frames)
+            stream = output.add_stream("libx264", rate=rate)
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "18"}
+        else:
+            stream = output.add_stream("gif", rate=rate)
+            stream.pix_fmt = "rgb8"
+        stream.height, stream.width = frames.shape[1:3]
+        # Every stream must exist before the first packet is muxed (the header is written then).
+        audio_in = audio_out = None
+        if audio_source is not None and audio_source.streams.audio:
+            audio_in = audio_source.streams.audio[0]
+            audio_out = output.add_stream("aac", rate=audio_in.codec_context.sample_rate)
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+        if audio_out is not None:
+            duration = len(frames) / float(rate)
+            _transcode_audio(audio_source, audio_in, output, audio_out, duration)

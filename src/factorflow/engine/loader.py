@@ -15,7 +15,6 @@ from torch.utils.data import (
     DataLoader,
     Dataset,
     DistributedSampler,
-    Subset,
     default_collate,
 )
 
@@ -98,8 +97,22 @@ class StepLoader:
                 step += 1
 
 
-def val_batches(dataset: Dataset, batch_size: int, n_batches: int, dist: DistInfo) -> DataLoader:
-    """A fixed, unshuffled slice of the val split, shared out across ranks."""
-    n = min(len(dataset), batch_size * n_batches)  # the same items whatever the world size
-    indices = list(range(dist.rank, n, dist.world))
-    return DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=False)
+def val_batches(
+    n_items: int, batch_size: int, n_batches: int, dist: DistInfo, min_batch: int = 1
+) -> list[tuple[list[int], int]]:
+    """This rank's share of a fixed, unshuffled slice of the val split: (indices, weight) batches.
+
+    The slice and its batches are the same whatever the world size; batches go to ranks whole, so
+    DDP validates exactly what one process would. No batch is smaller than `min_batch` (a short
+    last batch joins the one before: AF needs two clips); a rank left without a batch repeats
+    one with weight 0, so that every rank runs the same collectives. Empty when the split holds
+    fewer than `min_batch` items."""
+    n = min(n_items, batch_size * n_batches)
+    size = max(batch_size, min_batch)
+    chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    if len(chunks) > 1 and len(chunks[-1]) < min_batch:
+        chunks[-2] += chunks.pop()
+    if not chunks or len(chunks[0]) < min_batch:
+        return []
+    mine = [(c, 1) for c in chunks[dist.rank :: dist.world]]
+    return mine or [(chunks[dist.rank % len(chunks)], 0)]

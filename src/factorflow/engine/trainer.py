@@ -14,6 +14,7 @@ weights and reduces them, steps the optimizer, and keeps the run safe:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,12 +23,14 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import default_collate
 
 from factorflow import checkpoint as ckpt
 from factorflow.config import Config, save_config, to_dict
 from factorflow.engine import distributed
 from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
 from factorflow.engine.logger import RunLogger
+from factorflow.io import has_content
 from factorflow.models import BatchRandom, FlowModel, build_model, spec
 
 log = logging.getLogger(__name__)
@@ -72,8 +75,17 @@ def _batch_items(batch: dict) -> int:
     return batch["frames"].shape[0] * batch["frames"].shape[1]
 
 
-def check_resumable(saved: dict, config: Config, where: Path) -> None:
+def check_resumable(
+    saved: dict, config: Config, where: Path, pending: tuple[str, ...] = ()
+) -> None:
+    """ValueError naming the keys when `saved` (a checkpoint's config) and `config` differ in
+    the model sections; `pending` keys ("section.key") are filled later and not compared."""
     current = to_dict(config)
+    saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    for key in pending:
+        section, name = key.split(".", 1)
+        if isinstance(saved.get(section), dict) and isinstance(current.get(section), dict):
+            saved[section][name] = current[section][name]
     diffs = []
     for section in model_sections(config):
         a, b = saved.get(section), current.get(section)
@@ -86,6 +98,34 @@ def check_resumable(saved: dict, config: Config, where: Path) -> None:
         raise ValueError(
             f"checkpoint {where} was made with a different model config: " + "; ".join(diffs[:5])
         )
+
+
+def check_run_dir(
+    run_dir: Path, config: Config, resume: bool, pending: tuple[str, ...] = ()
+) -> None:
+    """Refuse, before anything is written, a run folder that the run may not use: an existing
+    non-empty folder without --resume, or --resume under a different model config."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--out {run_dir} is a file, expected a run folder")
+    if not has_content(run_dir):
+        return
+    last = ckpt.latest(run_dir) or ckpt.latest(run_dir / "stage1")
+    if not resume:
+        held = f"checkpoints (last: {last})" if last else "files"
+        raise ValueError(
+            f"--out {run_dir} already holds {held}: pass --resume to continue that run, "
+            "or choose another --out"
+        )
+    if ckpt.latest(run_dir) is None:
+        return
+    for step_dir in reversed(ckpt.step_dirs(run_dir / "checkpoints")):
+        try:
+            saved = json.loads((step_dir / "state.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # resume itself reports and skips broken steps
+        check_resumable(saved, config, step_dir, pending)
+        return
 
 
 class Trainer:
@@ -112,7 +152,14 @@ class Trainer:
         except (ValueError, FileNotFoundError) as exc:
             log.warning("no validation split (%s): validation is skipped", exc)
             self.val_set = None
-        self.logger = RunLogger(self.run_dir, self.dist.is_main, config.train.tensorboard)
+        if config.train.max_steps < 1:
+            raise ValueError(f"train.max_steps={config.train.max_steps}: expected at least 1")
+        if kind == "clips" and config.data.batch_size < 2:
+            raise ValueError(
+                f"data.batch_size={config.data.batch_size}: {config.model} trains on pairs of "
+                "clips, so each process needs at least 2 clips per batch"
+            )
+        self.logger: RunLogger | None = None  # made once the run folder is accepted (_setup)
         self.step = 0
         self.lr_scale = 1.0
         self.best: float | None = None
@@ -121,7 +168,7 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def _restore(self, path: Path) -> None:
-        state = ckpt.load(path)
+        state = ckpt.load(path, optimizer=True)
         check_resumable(state.config, self.config, state.path)
         ckpt.load_model_state(self.model, state.model, state.path)
         self.optimizer = self._make_optimizer()
@@ -151,18 +198,26 @@ class Trainer:
         distributed.barrier()
 
     def _setup(self) -> None:
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.run_dir / "config.yaml")
+        # Every refusal comes before the first write: a refused run changes nothing on disk.
         last = ckpt.latest(self.run_dir)
         if last is not None and not self.resume:
             raise ValueError(
                 f"{self.run_dir} already holds checkpoints (last: {last.name}): "
                 "pass --resume to continue, or choose another --out"
             )
-        if last is not None:
-            self._restore(last)
-        else:
+        intact = ckpt.latest_intact(self.run_dir) if last is not None else None
+        if last is not None and intact is None:
+            raise ckpt.CheckpointError(
+                f"cannot resume {self.run_dir}: no intact checkpoint in "
+                f"{self.run_dir / 'checkpoints'} (see the warnings above)"
+            )
+        if intact is not None:
+            self._restore(intact)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.yaml")
+        self.logger = RunLogger(self.run_dir, self.dist.is_main, self.config.train.tensorboard)
+        if intact is None:
             if self.resume:
                 log.info("--resume: no checkpoint in %s yet, starting fresh", self.run_dir)
             self.model.load_pretrained()
@@ -189,26 +244,31 @@ class Trainer:
         if self.val_set is None:
             return {}
         cfg = self.config
+        min_batch = 2 if self.model.batch_kind == "clips" else 1
+        plan = val_batches(
+            len(self.val_set), cfg.data.val_batch_size, cfg.train.val_batches, self.dist, min_batch
+        )
+        if not plan:
+            return {}
         self.model.eval()
         sums: dict[str, float] = {}
         count = 0
-        for i, batch in enumerate(
-            val_batches(self.val_set, cfg.data.val_batch_size, cfg.train.val_batches, self.dist)
-        ):
-            rand = BatchRandom.seeded(10_000_019 + i, self.dist.device)
+        for indices, weight in plan:
+            batch = default_collate([self.val_set[j] for j in indices])
+            rand = BatchRandom.seeded(10_000_019 + indices[0], self.dist.device)
             with self._autocast():
                 terms = self.model.losses(_to(batch, self.dist.device), rand)
-            n = batch["word"].shape[0]
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.float().sum())
-            count += n
+                sums[k] = sums.get(k, 0.0) + weight * float(v.float().sum())
+            count += weight * len(indices)
         self.model.train()
-        return distributed.mean_scalars(
-            {k: v / max(count, 1) for k, v in sums.items()}, self.dist.device
-        )
+        # Sums and counts over every rank: the result is the single-process one, whatever the world.
+        totals = distributed.mean_scalars({**sums, "_count": float(count)}, self.dist.device)
+        n = max(totals.pop("_count"), 1e-12)
+        return {k: v / n for k, v in totals.items()}
 
     def _rollback(self) -> None:
-        last = ckpt.latest(self.run_dir)
+        last = ckpt.latest_intact(self.run_dir)
         if last is None:
             raise FloatingPointError(
                 f"training diverged (non-finite loss {self.config.train.nan_patience} steps in a "

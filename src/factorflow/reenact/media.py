@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,11 @@ from PIL import Image
 
 from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
 from factorflow.images import save_png
-from factorflow.io import replace_dir
+from factorflow.io import IMAGE_EXTENSIONS, atomic_dir
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_FPS = 25.0
+# What `write_clip` makes of an output name: a video, one PNG image, or else a folder of frames.
+VIDEO_OUTPUTS = (".mp4", ".gif")
 
 
 def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
@@ -63,10 +63,6 @@ def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
 
 
-def to_hwc(frames: torch.Tensor) -> np.ndarray:
-    return frames.permute(0, 2, 3, 1).cpu().numpy()
-
-
 def side_by_side(*clips: np.ndarray) -> np.ndarray:
     """Clips [N,H,W,3] of one height -> [N,H,sum W,3]; a 1-frame clip is repeated."""
     n = max(len(c) for c in clips)
@@ -75,21 +71,47 @@ def side_by_side(*clips: np.ndarray) -> np.ndarray:
     )
 
 
+def output_kind(out: str | Path) -> str:
+    """ "video" (.mp4, .gif), "image" (.png: a one-frame result) or "frames" (a folder); other
+    suffixes are an error rather than a folder named like a file."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix in VIDEO_OUTPUTS:
+        return "video"
+    if suffix == ".png":
+        return "image"
+    if suffix and not out.is_dir():
+        raise ValueError(
+            f"--out {out}: cannot write {suffix} files; expected .mp4, .gif, .png (one frame) "
+            "or a folder name for frame_0000.png, ..."
+        )
+    return "frames"
+
+
 def write_clip(
     out: str | Path,
     frames: np.ndarray,
     fps: float = DEFAULT_FPS,
     audio_from: str | Path | None = None,
+    replace: bool = True,
 ) -> Path:
-    """.mp4/.gif -> a video; anything else -> a folder of frame_{t:04d}.png, written atomically."""
+    """.mp4/.gif -> a video; .png -> one image (a one-frame clip only); anything else -> a folder
+    of frame_{t:04d}.png. Written atomically; `replace=False` refuses an existing output."""
     out = Path(out)
-    if out.suffix.lower() in (".mp4", ".gif"):
-        write_video(out, frames, fps, audio_from=str(audio_from) if audio_from else None)
-        return out
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for t, frame in enumerate(frames):
-        save_png(frame, tmp / f"frame_{t:04d}.png")
-    replace_dir(tmp, out)
+    kind = output_kind(out)
+    if kind == "video":
+        write_video(
+            out, frames, fps, audio_from=str(audio_from) if audio_from else None, replace=replace
+        )
+    elif kind == "image":
+        if len(frames) != 1:
+            raise ValueError(
+                f"--out {out}: the result has {len(frames)} frames, a PNG holds one; name a "
+                ".mp4, a .gif or a folder"
+            )
+        save_png(frames[0], out, replace=replace)
+    else:
+        with atomic_dir(out, replace=replace) as tmp:
+            for t, frame in enumerate(frames):
+                save_png(frame, tmp / f"frame_{t:04d}.png")
     return out

