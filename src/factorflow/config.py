@@ -118,7 +118,7 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if hint in (int, float):
         try:
             number = hint(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(
                 f"config key {path!r} expects {hint.__name__}, got {value!r}"
             ) from None
@@ -155,7 +155,13 @@ def _load_yaml(source: str) -> dict[str, Any]:
         raise ValueError(
             f"unknown preset {source!r}: choose one of {preset_names()} or a YAML file"
         )
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"config {source} is not valid YAML{where}: {first}") from None
     if not isinstance(data, dict):
         raise ValueError(f"config {source} must hold a mapping at the top level")
     return data
@@ -182,7 +188,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part!r} is set to a value, not a section")
+        if not all(parts):
+            raise ValueError(f"override {item!r}: empty key part in {key!r}")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: cannot parse the value {raw!r}") from None
     return out
 
 

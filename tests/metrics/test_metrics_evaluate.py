@@ -138,7 +138,7 @@ def test_cli_evaluates_a_checkpoint(
     assert "evaluated glow on 4 test pairs" in capsys.readouterr().out
 
     assert main([*args[:-1], str(tmp_path / "report.txt")]) == 2
-    assert main([*args, "--baselines", "nonsense"]) == 2
+    assert main([*args, "--baselines", "nonsense", "--force"]) == 2
     assert "unknown baselines ['nonsense']" in capsys.readouterr().err
 
 

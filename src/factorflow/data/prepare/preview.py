@@ -4,12 +4,14 @@ the aligned crops (with the template's five points marked) below."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from factorflow.data.prepare.align import template_points
 from factorflow.data.prepare.landmarks import five_points
+from factorflow.data.video_io import UnreadableMediaError
 
 CROP_ZOOM = 2
 
@@ -19,13 +21,19 @@ def _prepared_frames(prepared: Path, source: str) -> list[tuple[int, np.ndarray,
     `source`, sorted by frame index."""
     frames = []
     for npz in sorted(prepared.glob("*/*/*.npz")):
-        with np.load(npz) as data:
-            if str(data["source"]) != source:
-                continue
-            for step, (index, lms) in enumerate(
-                zip(data["frame_indices"], data["landmarks"], strict=True)
-            ):
-                frames.append((int(index), lms, npz.with_name(f"{npz.stem}_{step:02d}.png")))
+        try:
+            with np.load(npz) as data:
+                if str(data["source"]) != source:
+                    continue
+                pairs = list(zip(data["frame_indices"], data["landmarks"], strict=True))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise UnreadableMediaError(
+                f"cannot read landmarks {npz}: {exc} (expected the .npz `factorflow prepare` "
+                "writes, with source, frame_indices and landmarks)",
+                npz,
+            ) from None
+        for step, (index, lms) in enumerate(pairs):
+            frames.append((int(index), lms, npz.with_name(f"{npz.stem}_{step:02d}.png")))
     return sorted(frames, key=lambda f: f[0])
 
 
