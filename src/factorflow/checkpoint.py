@@ -35,7 +35,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import factorflow
-from factorflow.io import atomic_dir, atomic_write_text
+from factorflow.io import atomic_dir, atomic_write_text, tmp_name
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ def _prune(ckpt_dir: Path, keep_last: int) -> None:
         if _step_number(path) == keep_step:
             continue
         # Renamed first, so a failed delete leaves a hidden folder, never a half-deleted step.
-        trash = ckpt_dir / f".{path.name}.old-{os.getpid()}"
+        trash = tmp_name(path, suffix=False)
         try:
             os.replace(path, trash)
             shutil.rmtree(trash)

@@ -3,8 +3,9 @@
 `atomic_file(path)` and `atomic_dir(path)` hand out a temporary name in the destination's folder;
 when the block finishes, the result is fsynced and renamed onto `path`; when it raises, the
 temporary is removed and `path` is untouched. A crash (kill -9, power loss) can leave only a
-hidden temporary `.NAME.tmp-PID-*`, which the next write to the same name removes once process
-PID is gone. Files and folders get the usual permissions (0666 / 0777 less the umask).
+hidden temporary `.NAME.tmp-PID-*`; the next `atomic_dir` in that folder removes those of
+processes that no longer run (not `atomic_file`: that would scan a folder per file written).
+Files and folders get the usual permissions (0666 / 0777 less the umask).
 
 An existing destination is replaced only when the caller says so (`replace=True`; the CLI's
 `--force`); `check_output` refuses early, before any work is done.
@@ -17,6 +18,7 @@ import errno
 import itertools
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -31,13 +33,15 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 _counter = itertools.count()
+_TMP = re.compile(r"\..+\.tmp-(\d+)-.*")
 
 
 class OutputExistsError(FileExistsError, ValueError):
     """An output exists and the command was not told to replace it (bad input: exit status 2)."""
 
 
-def _tmp_name(path: Path, suffix: bool = True) -> Path:
+def tmp_name(path: Path, suffix: bool = True) -> Path:
+    """A hidden, unique temporary name beside `path` that `sweep_stale` recognises."""
     # The suffix stays last: some writers pick the format from it.
     token = f"{next(_counter)}{uuid.uuid4().hex[:6]}"
     return path.parent / f".{path.name}.tmp-{os.getpid()}-{token}{path.suffix if suffix else ''}"
@@ -60,14 +64,15 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def sweep_stale(path: Path) -> None:
-    """Remove temporaries of `path` left by processes that no longer run (kill -9, power loss)."""
-    path = Path(path)
-    if not path.parent.is_dir():
+def sweep_stale(folder: Path) -> None:
+    """Remove the temporaries in `folder` left by processes that no longer run (kill -9, power
+    loss): hidden `.NAME.tmp-PID-*` entries whose PID is gone."""
+    folder = Path(folder)
+    if not folder.is_dir():
         return
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = tmp.name[len(f".{path.name}.tmp-") :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    for tmp in folder.glob(".*.tmp-*"):
+        match = _TMP.fullmatch(tmp.name)
+        if match and int(match[1]) != os.getpid() and not _pid_alive(int(match[1])):
             with contextlib.suppress(OSError):
                 _remove(tmp)
                 log.info("removed %s, left by an interrupted write", tmp)
@@ -130,8 +135,7 @@ def atomic_file(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _named(exc, path.parent) from exc
-    sweep_stale(path)
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     try:
         yield tmp
         if not tmp.exists():
@@ -171,8 +175,8 @@ def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(path)
-        tmp = _tmp_name(path, suffix=False)
+        sweep_stale(path.parent)
+        tmp = tmp_name(path, suffix=False)
         tmp.mkdir()
     except OSError as exc:
         raise _named(exc, path) from exc
@@ -193,7 +197,7 @@ def _swap_in(new: Path, target: Path) -> None:
         os.replace(new, target)
         fsync_dir(target.parent)
         return
-    old = _tmp_name(target, suffix=False)
+    old = tmp_name(target, suffix=False)
     os.replace(target, old)
     try:
         os.replace(new, target)
