@@ -42,3 +42,20 @@ def one_line_error(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err, err
     return lines[0]
+
+
+def write_lrw(root: Path, size: int = 16, frames: int = 4, clips: dict | None = None) -> Path:
+    """A small LRW frame layout: two words, random frames of `size` pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (clips or {"train": 3, "val": 1}).items():
+        for word in ("ABOUT", "BELOW"):
+            folder = root / split / word
+            folder.mkdir(parents=True, exist_ok=True)
+            for c in range(n):
+                for f in range(frames):
+                    pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+                    Image.fromarray(pixels).save(folder / f"{word}_{c:05d}_{f:02d}.png")
+    return root

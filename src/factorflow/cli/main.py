@@ -30,6 +30,9 @@ COMMANDS = {
 }
 
 
+# What a collective says when another rank died.
+LOST_PEER = ("Connection reset", "Connection closed", "gloo", "NCCL", "Broken pipe", "timed out")
+
 # Commands that may run MediaPipe (real video): its C++ logging (glog/absl) is silenced.
 REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo")
 
@@ -50,8 +53,16 @@ def _quiet_native_logs() -> None:
     absl_logging.set_verbosity(absl_logging.ERROR)
 
 
-def describe(exc: BaseException) -> tuple[str, int]:
+def describe(exc: BaseException, distributed: bool = False) -> tuple[str, int]:
     """(one-line message, exit status) for an error that ends a command."""
+    text = str(exc)
+    if distributed and isinstance(exc, RuntimeError) and any(k in text for k in LOST_PEER):
+        return (
+            "lost contact with another process of this run (it stopped or crashed; its own "
+            "error is above): the checkpoints written so far are intact, rerun the same command "
+            "with --resume",
+            1,
+        )
     if isinstance(exc, CLIError | ValueError | FileNotFoundError | FileExistsError):
         return str(exc), 2
     if isinstance(exc, NotADirectoryError | IsADirectoryError):
@@ -119,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        message, status = describe(exc)
+        message, status = describe(exc, distributed=rank is not None)
         print(f"{name}: error: {message}", file=sys.stderr)
         return status
 

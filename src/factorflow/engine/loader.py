@@ -111,7 +111,8 @@ def val_batches(
     size = max(batch_size, min_batch)
     chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
     if len(chunks) > 1 and len(chunks[-1]) < min_batch:
-        chunks[-2] += chunks.pop()
+        last = chunks.pop()
+        chunks[-1] += last
     if not chunks or len(chunks[0]) < min_batch:
         return []
     mine = [(c, 1) for c in chunks[dist.rank :: dist.world]]

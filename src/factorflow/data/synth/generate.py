@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 MAX_FRAMES = 1000
 
 
+def check_frames(frames: int) -> None:
+    if not 1 <= frames <= MAX_FRAMES:
+        raise ValueError(
+            f"frames={frames}: expected 1..{MAX_FRAMES} per clip (a clip is rendered in memory; "
+            f"{MAX_FRAMES} frames are {MAX_FRAMES // 25} s at 25 fps)"
+        )
+
+
 def check_disk(out: Path, n_frames: int, size: int) -> None:
     """Refuse a dataset that cannot fit on the output's disk (PNG frames + masks: ~1.2 bytes per
     pixel, a low estimate), before anything is rendered."""
@@ -79,13 +87,9 @@ def plan(
     count from 0 per (split, word), in (speaker, repetition) order.
     """
     check_size(size)
+    check_frames(frames)
     n_test = default_test_speakers(speakers) if test_speakers is None else test_speakers
     checks = [
-        (
-            1 <= frames <= MAX_FRAMES,
-            f"frames={frames}: expected 1..{MAX_FRAMES} per clip (a clip is rendered in memory; "
-            f"{MAX_FRAMES} frames are {MAX_FRAMES // 25} s at 25 fps)",
-        ),
         (
             1 <= words <= len(VOCABULARY),
             f"words={words}: expected 1..{len(VOCABULARY)} (the built-in vocabulary)",
@@ -173,6 +177,7 @@ def generate(
         raise OutputExistsError(
             f"output {out}: folder is not empty (pass --force to replace it, or choose another)"
         )
+    check_frames(frames)
     check_disk(out.absolute(), speakers * words * clips_per_pair * frames, size)
     meta = plan(size, frames, speakers, words, clips_per_pair, seed, test_speakers, val_fraction)
     start = time.perf_counter()
