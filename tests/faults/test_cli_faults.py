@@ -285,3 +285,17 @@ def test_unexpected_error_is_one_line_and_debug_shows_it(monkeypatch, capsys) ->
     assert code == 1 and "RuntimeError: something inside broke" in line and "--debug" in line
     with pytest.raises(RuntimeError):
         cli_main.main(["env", "--debug"])
+
+
+def test_native_log_noise_is_dropped_and_the_rest_kept(capfd) -> None:
+    noise = (
+        b"W0000 00:00:1796381619.451849   10318 inference_feedback_manager.cc:114] Feedback\n"
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    )
+    with cli_main.quiet_native_logs():
+        os.write(2, b"\rbar:  50%|#####")
+        os.write(2, noise)
+        os.write(2, b"E0000 00:00:1.2 1 x.cc:1] a real error\nfactorflow: kept\n")
+    err = capfd.readouterr().err
+    assert err == "\rbar:  50%|#####E0000 00:00:1.2 1 x.cc:1] a real error\nfactorflow: kept\n"

@@ -12,11 +12,15 @@ missing or malformed file, a wrong value, an output that exists without --force)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
 import os
+import re
 import sys
+import threading
+from collections.abc import Iterator
 
 COMMANDS = {
     "synth": "Synthetic talking faces in LRW frame layout, with ground-truth factors.",
@@ -41,16 +45,59 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def _quiet_native_logs() -> None:
-    # Read by MediaPipe's and TensorFlow Lite's C++ logging when they load: warnings and info
-    # about GPU delegates and feedback tensors mean nothing to a user. --verbose keeps them.
+# Info and warning lines of glog/absl/TensorFlow Lite, which MediaPipe's C++ writes straight to
+# file descriptor 2 (some before any log setting can apply): noise to a user. Errors pass.
+NATIVE_NOISE = re.compile(
+    rb"(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |INFO: Created TensorFlow Lite|"
+    rb"WARNING: All log messages before absl::InitializeLog)"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Drop MediaPipe's C++ info/warning lines from stderr (fd 2) while the block runs."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from absl import logging as absl_logging
-    except ImportError:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except (OSError, ValueError):  # no usable fd 2 (embedded use): leave stderr alone
+        yield
         return
-    absl_logging.set_verbosity(absl_logging.ERROR)
+
+    def clean(line: bytes) -> bytes:
+        # a native line may follow a progress bar's partial line: keep the bar, drop the rest
+        found = NATIVE_NOISE.search(line)
+        return line if found is None else line[: found.start()]
+
+    def pump() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            kept = [clean(line) + (b"" if NATIVE_NOISE.search(line) else b"\n") for line in lines]
+            # a progress bar's partial line (\r updates) goes out at once
+            if pending and not NATIVE_NOISE.search(pending):
+                kept.append(pending)
+                pending = b""
+            if kept:
+                os.write(saved, b"".join(kept))
+        if pending:
+            os.write(saved, clean(pending))
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump drains and stops
+        thread.join(timeout=5)
+        os.close(read_end)
+        os.close(saved)
 
 
 def describe(exc: BaseException, distributed: bool = False) -> tuple[str, int]:
@@ -118,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command in REAL_VIDEO_COMMANDS and not args.verbose:
-        _quiet_native_logs()
+    quiet = args.command in REAL_VIDEO_COMMANDS and not args.verbose
     rank = os.environ.get("RANK") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
     name = f"factorflow {args.command}" + (f" (rank {rank})" if rank is not None else "")
     try:
-        return int(args._module.run(args) or 0)
+        with quiet_native_logs() if quiet else contextlib.nullcontext():
+            return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
