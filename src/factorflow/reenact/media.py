@@ -60,7 +60,11 @@ def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:
             f"{what} frames are {frames.shape[2]}x{frames.shape[1]} but the model takes "
             f"{size}x{size} crops: drop --no-align to detect, align and crop faces"
         )
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
+    return (
+        torch.from_numpy(np.require(frames, requirements=["C", "W"]))
+        .permute(0, 3, 1, 2)
+        .contiguous()
+    )
 
 
 def side_by_side(*clips: np.ndarray) -> np.ndarray:
