@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from factorflow.images import to_hwc
 from factorflow.models.base import FlowModel
-from factorflow.reenact.media import side_by_side, to_hwc, to_model_frames
+from factorflow.reenact.media import side_by_side, to_model_frames
 
 
 def reenact_crops(
