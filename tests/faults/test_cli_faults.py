@@ -299,3 +299,16 @@ def test_native_log_noise_is_dropped_and_the_rest_kept(capfd) -> None:
         os.write(2, b"E0000 00:00:1.2 1 x.cc:1] a real error\nfactorflow: kept\n")
     err = capfd.readouterr().err
     assert err == "\rbar:  50%|#####E0000 00:00:1.2 1 x.cc:1] a real error\nfactorflow: kept\n"
+
+
+def test_bad_input_under_python_dash_m_is_exit_2(tmp_path: Path) -> None:
+    # torchrun runs `python -m factorflow.cli.main`: the CLI module is then __main__
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "factorflow.cli.main", "train", "--data", str(tmp_path / "no"),
+         "--out", str(tmp_path / "r")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and one_line_error(out.stderr).endswith("is not a folder")

@@ -41,8 +41,9 @@ LOST_PEER = ("Connection reset", "Connection closed", "gloo", "NCCL", "Broken pi
 REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo")
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+class CLIError(ValueError):
+    """A user-facing error: printed as one line, exit status 2. (A ValueError, so that it is one
+    under `python -m factorflow.cli.main` too, where this module runs as __main__.)"""
 
 
 # Info and warning lines of glog/absl/TensorFlow Lite, which MediaPipe's C++ writes straight to
