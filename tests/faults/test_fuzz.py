@@ -173,3 +173,19 @@ def test_video_loader_takes_cut_and_damaged_files(small_mp4: bytes, data: st.Dat
             assert str(path) in str(exc)
         else:
             assert frames.dtype == np.uint8 and frames.ndim == 4 and fps > 0
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+def test_grid_alignments_parse_or_name_the_file(data: bytes) -> None:
+    from factorflow.data.readers import read_align
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bbaf2n.align"
+        path.write_bytes(data)
+        try:
+            words = read_align(path)
+        except ValueError as exc:
+            assert str(path) in str(exc)
+        else:
+            assert all(w.start < w.stop for w in words)

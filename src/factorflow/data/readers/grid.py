@@ -35,22 +35,28 @@ class AlignedWord:
 
 def read_align(path: str | os.PathLike) -> list[AlignedWord]:
     """Parse a GRID .align file into its spoken words (silence dropped), in order."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not a text .align file (undecodable byte at offset {exc.start}; expected "
+            "lines of 'start end word')"
+        ) from None
     words = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                start, end, word = int(fields[0]), int(fields[1]), fields[2]
-            except (IndexError, ValueError) as exc:
-                raise ValueError(
-                    f"{path}:{number}: expected 'start end word', got {line.strip()!r}"
-                ) from exc
-            if word.lower() in SILENCE:
-                continue
-            first = start // UNITS_PER_FRAME
-            words.append(AlignedWord(word, first, max(first + 1, math.ceil(end / UNITS_PER_FRAME))))
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            start, end, word = int(fields[0]), int(fields[1]), fields[2]
+        except (IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{path}:{number}: expected 'start end word', got {line.strip()!r}"
+            ) from exc
+        if word.lower() in SILENCE:
+            continue
+        first = start // UNITS_PER_FRAME
+        words.append(AlignedWord(word, first, max(first + 1, math.ceil(end / UNITS_PER_FRAME))))
     return words
 
 
