@@ -312,3 +312,14 @@ def test_bad_input_under_python_dash_m_is_exit_2(tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 2 and one_line_error(out.stderr).endswith("is not a folder")
+
+
+def test_bad_device_and_rate_are_refused_before_any_work(
+    glow_run: Path, tiny_lrw: Path, tmp_path: Path, capsys
+) -> None:
+    code, err = cli(capsys, "sample", "--checkpoint", glow_run, "--out", tmp_path / "g.png",
+                    "--device", "tpu")  # fmt: skip
+    assert code == 2 and "--device 'tpu'" in one_line_error(err)
+    code, err = cli(capsys, *_reenact(glow_run, tiny_lrw, tmp_path / "o.gif", "--fps", "0"))
+    assert code == 2 and "--fps 0" in one_line_error(err)
+    assert list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factorflow.cli.main import CLIError
+from factorflow.cli.main import CLIError, check_device
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out}: expected a .json file name")
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
+    check_device(args.device)
     if args.pairs < 1:
         raise CLIError(f"--pairs {args.pairs}: expected at least 1")
     for path in report_paths(args.out):

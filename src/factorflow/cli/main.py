@@ -130,6 +130,23 @@ def describe(exc: BaseException, distributed: bool = False) -> tuple[str, int]:
     return f"{type(exc).__name__}: {first} (rerun with --debug for the traceback)", 1
 
 
+def check_device(name: str) -> str:
+    """A --device torch can use here, or a CLIError saying what is available."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CLIError(f"--device {name!r}: expected cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {name}: no CUDA device is available here (use --device cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise CLIError(f"--device {name}: only {torch.cuda.device_count()} CUDA devices here")
+    if device.type not in ("cpu", "cuda"):
+        raise CLIError(f"--device {name!r}: expected cpu, cuda or cuda:N")
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factorflow", description="Flow-based disentanglement for mouth reenactment."

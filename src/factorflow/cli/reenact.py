@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from factorflow.cli.main import CLIError
+from factorflow.cli.main import CLIError, check_device
 
 FRAME_NAME = re.compile(r"frame_\d{4,}\.png")
 
@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from factorflow.models import load
     from factorflow.reenact.media import load_clip, write_clip
 
+    check_device(args.device)
+    if args.fps is not None and not args.fps > 0:
+        raise CLIError(f"--fps {args.fps}: expected a rate above 0")
     kind = check_out(args.out, args.force, [args.checkpoint, args.driver, args.target])
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)

@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from factorflow.cli.main import check_device
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="run folder or checkpoint folder")
@@ -26,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise ValueError(f"--out {args.out}: expected a .png file name")
+    check_device(args.device)
     check_output(args.out, args.force)
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
