@@ -1,11 +1,12 @@
 """Peak training memory and step time against flow depth K: plain autograd, invertible
 recomputation (`flow.recompute=all`) and normflows' Glow, at the paper's width.
 
-Each (variant, K) runs in its own process (build, ActNorm init, two training steps) and reports the
-growth of peak RSS over its value after building model and optimiser (CPU) or
-`torch.cuda.max_memory_allocated` over what model and optimiser hold (GPU). Step times of plain
-and recomputed factorflow are measured in one process, alternating, so load on a shared machine
-hits both alike. Prints one table and the ratios.
+Each (variant, K) runs in its own process (build, ActNorm init, two training steps) and reports
+the peak during the training steps (CPU: VmHWM, reset through /proc/self/clear_refs; GPU:
+`torch.cuda.max_memory_allocated`) over what persists between steps (weights, gradients, Adam's
+state: the activations autograd keeps) and over the built model (the total a step adds). Step
+times of plain and recomputed factorflow are measured in one process, alternating, so load on a
+shared machine hits both alike. Prints one table and the ratios.
 
     python benchmarks/recompute_memory.py                       # paper width, K = 8, 16, 32
     python benchmarks/recompute_memory.py --ks 2 4 --hidden 32 --size 32 --batch 4   # smoke
@@ -14,6 +15,7 @@ hits both alike. Prints one table and the ratios.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import statistics
 import subprocess
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from flow_throughput import Trainer, _rss_mb  # noqa: E402  (a sibling script)
+from flow_throughput import Trainer  # noqa: E402  (a sibling script)
 
 VARIANTS = {
     "plain": ("factorflow", "none"),
@@ -43,8 +45,34 @@ def _cfg(args: argparse.Namespace, k: int, recompute: str) -> dict:
     }
 
 
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def _allocated(dev: torch.device) -> float:
-    return torch.cuda.memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+    """Memory in use now: CUDA's allocated bytes, or resident memory after handing freed heap
+    back to the system (so memory freed earlier is not silently reused below the baseline)."""
+    if dev.type == "cuda":
+        return torch.cuda.memory_allocated(dev) / 2**20
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return _status_mb("VmRSS")
+
+
+def _reset_peak(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux >= 4.0)
+
+
+def _peak(dev: torch.device) -> float:
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated(dev) / 2**20
+    return _status_mb("VmHWM")
 
 
 def worker(spec: str) -> None:
@@ -55,19 +83,18 @@ def worker(spec: str) -> None:
     dev = torch.device(job["device"])
     trainer = Trainer(job["model"], job["cfg"], dev)
     built = _allocated(dev)
+    _reset_peak(dev)
     trainer.init()
     for p in trainer.model.parameters():  # gradients and Adam state exist before the baseline
         p.grad = torch.zeros_like(p)
     trainer.opt.step()  # zero gradients: Adam allocates its state, the weights do not move
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-        torch.cuda.reset_peak_memory_stats(dev)
     state = _allocated(dev)
+    _reset_peak(dev)
     for _ in range(2):
         trainer.opt.zero_grad(set_to_none=False)
         trainer.loss_fn(trainer.x).backward()
         trainer.opt.step()
-    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb()
+    peak = _peak(dev)
     out = {"activations_mb": peak - state, "total_mb": peak - built, "params": trainer.params}
     print(json.dumps(out))
 
