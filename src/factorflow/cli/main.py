@@ -25,6 +25,7 @@ from collections.abc import Iterator
 COMMANDS = {
     "synth": "Synthetic talking faces in LRW frame layout, with ground-truth factors.",
     "prepare": "Real video -> aligned face crops in LRW frame layout.",
+    "shard": "A corpus folder (any layout) -> tar shards of whole clips, for streaming.",
     "train": "Train a model (glow, af, mi, hybrid).",
     "sample": "Sample a grid of images from a trained flow.",
     "reenact": "Drive a target face with a driver clip's mouth.",

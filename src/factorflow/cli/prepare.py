@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -29,16 +32,43 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace a non-empty --out",
     )
+    p.add_argument(
+        "--shards",
+        action="store_true",
+        help="write --out as tar shards of whole clips (as `factorflow shard`) instead of frames",
+    )
+    p.add_argument("--clips-per-shard", type=int, default=1000, help="with --shards")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from factorflow.data.prepare import prepare
 
-    summary = prepare(
+    out = Path(args.out)
+    if args.shards:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+            raise ValueError(f"output {out} exists and is not empty (pass --overwrite)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frames_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.frames-", dir=out.parent))
+        try:
+            summary = _prepare(args, prepare, frames_dir / "data")
+            from factorflow.data.shards import convert
+
+            convert(frames_dir / "data", out, "lrw", args.clips_per_shard, overwrite=True)
+            shutil.copy(frames_dir / "data" / "meta.json", out / "meta.json")  # per-video reports
+        finally:
+            shutil.rmtree(frames_dir, ignore_errors=True)
+    else:
+        summary = _prepare(args, prepare, out)
+    _report(args, summary)
+    return 0
+
+
+def _prepare(args: argparse.Namespace, prepare, out: Path):
+    from tqdm import tqdm
+
+    return prepare(
         args.input,
-        args.out,
+        out,
         layout=args.layout,
         size=args.size,
         frames=args.frames,
@@ -49,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         max_gap_s=args.max_gap,
         static=args.static,
     )
+
+
+def _report(args: argparse.Namespace, summary) -> None:
     for report in summary.failed:
         print(f"factorflow prepare: skipped {report.source}: {report.error}", file=sys.stderr)
     done = [r for r in summary.reports if not r.error]
@@ -57,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     jitter = float(np.median([r.mouth_jitter_px for r in done]))
     print(
         f"wrote {summary.num_clips} clips ({frames} frames of {args.size}x{args.size}) from "
-        f"{len(done)}/{len(summary.reports)} videos to {summary.out}: face in "
+        f"{len(done)}/{len(summary.reports)} videos to {args.out}: face in "
         f"{100 * rate:.1f}% of frames, median mouth jitter {jitter:.2f} px"
+        + (" (as shards)" if args.shards else "")
     )
-    return 0

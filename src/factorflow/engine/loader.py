@@ -3,11 +3,14 @@
 That single property gives exact resume (restart at step s, get the same batches) and DDP
 equivalence: torch's DistributedSampler gives rank r the positions r, r+W, ... of one permutation,
 so the union of the ranks' step-s batches is the global batch a single process would draw.
+A shard folder (`factorflow shard`, `prepare --shards`) keeps that property with a ShardSampler,
+whose epoch order is built window by window from the index instead of over every item at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from torch.utils.data import (
@@ -21,6 +24,7 @@ from torch.utils.data import (
 from factorflow.config import DataConfig
 from factorflow.data.dataset import ClipDataset, FrameDataset
 from factorflow.data.readers import open_reader
+from factorflow.data.shards import ShardClipDataset, ShardSampler, is_sharded, read_index
 from factorflow.engine.distributed import DistInfo
 from factorflow.models.base import Batch
 
@@ -32,22 +36,32 @@ def clips_of(dataset: Dataset) -> ClipDataset:
 def open_split(
     data_dir: Path, split: str, cfg: DataConfig, kind: str, labels_from: Dataset | None = None
 ) -> Dataset:
-    """The `split` of an LRW-layout folder as single frames ("frames") or clips ("clips").
+    """The `split` of a corpus folder (any reader layout, or a shard folder) as single frames
+    ("frames") or clips ("clips").
 
     `labels_from`: a dataset whose word and speaker vocabularies this split reuses, so label
     indices agree across splits.
     """
-    reader = open_reader(data_dir, layout=cfg.layout, split=split)
     vocab = clips_of(labels_from) if labels_from is not None else None
-    clips = ClipDataset(
-        reader,
-        frames=cfg.frames,
-        size=cfg.size,
-        cache_items=cfg.cache_items,
-        words=vocab.words if vocab else None,
-        speakers=vocab.speakers if vocab else None,
-    )
+    options = {
+        "frames": cfg.frames,
+        "size": cfg.size,
+        "cache_items": cfg.cache_items,
+        "words": vocab.words if vocab else None,
+        "speakers": vocab.speakers if vocab else None,
+    }
+    if is_sharded(data_dir):
+        clips = ShardClipDataset(data_dir, split, **options)
+    else:
+        clips = ClipDataset(open_reader(data_dir, layout=cfg.layout, split=split), **options)
     return FrameDataset(clips) if kind == "frames" else clips
+
+
+def words_of(data_dir: Path, layout: str = "auto") -> list[str]:
+    """The word vocabulary of a corpus folder's training split (reader or shard index)."""
+    if is_sharded(data_dir):
+        return list(read_index(data_dir)["words"])
+    return list(open_reader(data_dir, layout=layout, split="train").words)
 
 
 def first_batch(dataset: Dataset, frames: int) -> Batch:
@@ -65,14 +79,20 @@ class StepLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.sampler = DistributedSampler(
-            dataset,
-            num_replicas=dist.world,
-            rank=dist.rank,
-            shuffle=True,
-            seed=seed,
-            drop_last=True,
-        )
+        clips = clips_of(dataset)
+        if isinstance(clips, ShardClipDataset):
+            per_clip = len(dataset) // len(clips)  # frames per clip for a FrameDataset, else 1
+            counts = [n * per_clip for n in clips.shard_counts]
+            self.sampler = ShardSampler(counts, seed=seed, world=dist.world, rank=dist.rank)
+        else:
+            self.sampler = DistributedSampler(
+                dataset,
+                num_replicas=dist.world,
+                rank=dist.rank,
+                shuffle=True,
+                seed=seed,
+                drop_last=True,
+            )
         self.steps_per_epoch = len(self.sampler) // batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(
@@ -85,7 +105,7 @@ class StepLoader:
         while True:
             epoch, offset = divmod(step, self.steps_per_epoch)
             self.sampler.set_epoch(epoch)
-            batches = list(BatchSampler(self.sampler, self.batch_size, drop_last=True))[offset:]
+            batches = _Skip(BatchSampler(self.sampler, self.batch_size, drop_last=True), offset)
             loader = DataLoader(
                 self.dataset,
                 batch_sampler=batches,
@@ -95,6 +115,19 @@ class StepLoader:
             for batch in loader:
                 yield batch
                 step += 1
+
+
+class _Skip:
+    """The batches of `batches` from the `offset`-th on, drawn lazily (no list of the epoch)."""
+
+    def __init__(self, batches: BatchSampler, offset: int) -> None:
+        self.batches, self.offset = batches, offset
+
+    def __len__(self) -> int:
+        return max(0, len(self.batches) - self.offset)
+
+    def __iter__(self) -> Iterator[Sequence[int]]:
+        return itertools.islice(iter(self.batches), self.offset, None)
 
 
 def val_batches(

@@ -22,9 +22,9 @@ def with_vocabulary(config: Config, data_dir: Path) -> Config:
     key = spec(config.model).vocabulary_key
     if not key or get_key(config, key):
         return config
-    from factorflow.data.readers import open_reader
+    from factorflow.engine.loader import words_of
 
-    words = open_reader(data_dir, layout=config.data.layout, split="train").words
+    words = words_of(data_dir, config.data.layout)
     if not words:
         log.warning("%s has no word labels: the sequential classification loss is off", data_dir)
     return with_keys(config, {key: len(words)})

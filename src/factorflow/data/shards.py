@@ -1,0 +1,483 @@
+"""Sharded clip corpora: tar files of whole clips in WebDataset's layout, plus an index.
+
+A corpus of half a million clips as one PNG per frame is fourteen million files; as shards it is a
+few hundred tar files that any tool (tar, WebDataset, this module) reads. Layout::
+
+    DIR/index.json                  {"format": "factorflow-shards/1", "size": [H, W],
+                                     "frames": T (longest clip), "words": [...], "speakers": [...],
+                                     "splits": {"train": [{"name": "train-000000.tar",
+                                                           "clips": N}, ...], ...}}
+    DIR/{split}-{n:06d}.tar         one sample per clip, members in this order:
+        {key}.npy                   frames uint8 [T, H, W, 3] (numpy's .npy, no pickle)
+        {key}.json                  {"word", "speaker", "clip_id", "split", "source"}
+
+`key` is `{split}/{clip_id}`-free of dots (WebDataset groups members by the name before the first
+dot). The tar files are written with the standard library (`tarfile`): no dependency, and the
+writer fixes the member order, which the deterministic sampler relies on.
+
+Reading: `ShardClipDataset` is a map-style ClipDataset whose clip i is the k-th sample of shard j
+(i = clips before shard j + k). A shard's member table is read from its tar headers the first time
+the shard is touched (a few KB per shard, a bounded number of shards kept), and a clip is one seek
+and one read. `ShardSampler` orders an epoch from (seed, epoch) alone: the shards are permuted,
+taken in windows of `window` shards, and the items of a window are permuted; rank r of W takes the
+positions r, r+W, ... of that order, so the union of the ranks' batches at step s is the batch one
+process draws, and each process only opens the shards its own clips live in. Memory is constant in
+the corpus size up to one integer per shard.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tarfile
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from factorflow.data.dataset import ClipDataset, _as_size, fit_length, resize_frames
+from factorflow.io import atomic_write_text, replace_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT = "factorflow-shards/1"
+INDEX = "index.json"
+CLIPS_PER_SHARD = 1000
+WINDOW_SHARDS = 8  # shards whose clips are shuffled together (the shuffle "buffer")
+_OPEN_SHARDS = 16  # member tables kept per process
+
+
+def is_sharded(path: str | os.PathLike) -> bool:
+    """Whether `path` is a shard folder (holds an index.json of this format)."""
+    index = Path(path) / INDEX
+    if not index.is_file():
+        return False
+    try:
+        return json.loads(index.read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def read_index(path: str | os.PathLike) -> dict:
+    """The index of the shard folder `path`; ValueError naming the file when it is not one."""
+    index = Path(path) / INDEX
+    try:
+        meta = json.loads(index.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no shard index {index} (expected a folder written by shard)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read shard index {index}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{index} is not a shard index (expected format {FORMAT})")
+    return meta
+
+
+def _key(clip_id: str, number: int) -> str:
+    # WebDataset splits a member name at its first dot: keep keys free of dots and slashes.
+    return f"{number:08d}_" + re.sub(r"[^A-Za-z0-9_-]+", "-", clip_id)
+
+
+def _npy_bytes(frames: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(frames, dtype=np.uint8), allow_pickle=False)
+    return buffer.getvalue()
+
+
+class ShardWriter:
+    """Write clips of one corpus into shards of at most `clips_per_shard` clips, then the index.
+
+    Each shard is written to a temporary name and renamed when complete, and the index is written
+    last (`close`): a folder without index.json is unfinished. Clips of one split go to that
+    split's shards in the order they are added.
+    """
+
+    def __init__(self, out: str | os.PathLike, clips_per_shard: int = CLIPS_PER_SHARD) -> None:
+        if clips_per_shard < 1:
+            raise ValueError(f"clips_per_shard must be >= 1, got {clips_per_shard}")
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.clips_per_shard = clips_per_shard
+        self.splits: dict[str, list[dict]] = {}
+        self.words: set[str] = set()
+        self.speakers: set[str] = set()
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self._open: dict[str, tuple[tarfile.TarFile, Path, int]] = {}
+
+    def add(
+        self,
+        frames: np.ndarray,
+        split: str,
+        clip_id: str,
+        word: str | None = None,
+        speaker: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Append one clip, frames uint8 [T, H, W, 3], to `split`."""
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(
+                f"clip {clip_id}: expected uint8 frames [T, H, W, 3], got {frames.dtype} "
+                f"{list(frames.shape)}"
+            )
+        size = tuple(frames.shape[1:3])
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise ValueError(
+                f"clip {clip_id} is {size[1]}x{size[0]}, the corpus {self.size[1]}x"
+                f"{self.size[0]} (one frame size per shard folder)"
+            )
+        tar, path, count = self._shard(split)
+        key = _key(clip_id, sum(s["clips"] for s in self.splits[split]) + count)
+        label = {"word": word, "speaker": speaker, "clip_id": clip_id, "split": split}
+        if source is not None:
+            label["source"] = source
+        for name, data in (
+            (f"{key}.npy", _npy_bytes(frames)),
+            (f"{key}.json", json.dumps(label).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+        self._open[split] = (tar, path, count + 1)
+        self.words.update([word] if word else [])
+        self.speakers.update([speaker] if speaker else [])
+        self.frames = max(self.frames, len(frames))
+        if count + 1 >= self.clips_per_shard:
+            self._finish(split)
+
+    def _shard(self, split: str) -> tuple[tarfile.TarFile, Path, int]:
+        if split not in self._open:
+            shards = self.splits.setdefault(split, [])
+            name = f"{split}-{len(shards):06d}.tar"
+            tmp = self.out / f".{name}.tmp-{os.getpid()}"
+            tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 (closed in _finish)
+            self._open[split] = (tar, tmp, 0)
+        return self._open[split]
+
+    def _finish(self, split: str) -> None:
+        tar, tmp, count = self._open.pop(split)
+        tar.close()
+        shards = self.splits[split]
+        name = f"{split}-{len(shards):06d}.tar"
+        os.replace(tmp, self.out / name)
+        shards.append({"name": name, "clips": count})
+
+    def close(
+        self, words: Iterable[str] = (), speakers: Iterable[str] = (), extra: dict | None = None
+    ) -> dict:
+        """Finish the open shards and write index.json; returns the index.
+
+        `words` / `speakers` widen the vocabularies beyond the labels met (e.g. words of other
+        splits, so label indices agree); `extra` keys are stored as they are."""
+        for split in list(self._open):
+            self._finish(split)
+        if self.size is None:
+            raise ValueError(f"no clip was written to {self.out}")
+        index = {
+            "format": FORMAT,
+            "size": list(self.size),
+            "frames": self.frames,
+            "words": sorted(self.words.union(words)),
+            "speakers": sorted(self.speakers.union(speakers)),
+            "splits": self.splits,
+            **(extra or {}),
+        }
+        atomic_write_text(self.out / INDEX, json.dumps(index, indent=1))
+        return index
+
+    def abort(self) -> None:
+        for tar, tmp, _ in self._open.values():
+            tar.close()
+            tmp.unlink(missing_ok=True)
+        self._open.clear()
+
+
+def write_shards(
+    clips: Iterable[tuple[np.ndarray, dict]],
+    out: str | os.PathLike,
+    clips_per_shard: int = CLIPS_PER_SHARD,
+    words: Iterable[str] = (),
+    speakers: Iterable[str] = (),
+    extra: dict | None = None,
+) -> dict:
+    """Write (frames [T, H, W, 3] uint8, {"split", "clip_id", "word", "speaker", "source"})
+    pairs as shards in `out`; returns the index (see `ShardWriter.close` for the rest)."""
+    writer = ShardWriter(out, clips_per_shard)
+    try:
+        for frames, label in clips:
+            writer.add(
+                frames,
+                label["split"],
+                label["clip_id"],
+                label.get("word"),
+                label.get("speaker"),
+                label.get("source"),
+            )
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close(words, speakers, extra)
+
+
+def convert(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    layout: str = "auto",
+    clips_per_shard: int = CLIPS_PER_SHARD,
+    overwrite: bool = False,
+) -> dict:
+    """Shard every clip of the frame or video corpus `data` (any reader layout) into `out`.
+
+    LRW-style corpora keep their splits; layouts without splits go to "train". Labels (word,
+    speaker) come from the reader; the vocabularies cover every split. The shards are written in
+    a temporary sibling folder renamed into place at the end; a non-empty `out` is replaced only
+    with `overwrite`. Returns the index.
+    """
+    from factorflow.data.readers import SPLITS, open_reader
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ValueError(f"output {out} exists and is not empty (pass overwrite to replace it)")
+    readers = {}
+    for split in SPLITS:
+        try:
+            reader = open_reader(data, layout=layout, split=split)
+        except ValueError:
+            continue
+        readers.setdefault(getattr(reader, "split", "train"), reader)
+    if not readers:
+        open_reader(data, layout=layout)  # the reader's own message for what it expected
+
+    def clips() -> Iterator[tuple[np.ndarray, dict]]:
+        for split, reader in readers.items():
+            for ref in reader.refs:
+                label = {"split": split, "clip_id": ref.clip_id, "word": ref.word}
+                yield reader.load_frames(ref), {**label, "speaker": ref.speaker}
+
+    # Reader vocabularies can be wider than the labels met (LRW words over every split).
+    words = {w for r in readers.values() for w in r.words}
+    speakers = {s for r in readers.values() for s in r.speakers}
+    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        index = write_shards(clips(), staging, clips_per_shard, words, speakers)
+        replace_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return index
+
+
+@dataclass(frozen=True)
+class _Member:
+    offset: int
+    size: int
+
+
+def _members(path: Path) -> list[tuple[_Member, _Member]]:
+    """(npy, json) member locations of every sample of a shard, in order, from its headers."""
+    samples: list[tuple[_Member, _Member]] = []
+    pending: dict[str, _Member] = {}
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for info in tar:
+                key, _, ext = info.name.partition(".")
+                pending[ext] = _Member(info.offset_data, info.size)
+                if "npy" in pending and "json" in pending:
+                    samples.append((pending.pop("npy"), pending.pop("json")))
+    except (OSError, tarfile.TarError) as exc:
+        raise ValueError(f"cannot read shard {path}: {exc}") from exc
+    return samples
+
+
+class ShardClipDataset(ClipDataset):
+    """Fixed-length clips of one split of a shard folder, read one seek per clip.
+
+    Same items and options as `ClipDataset` (frames, size, resize, cache_items, words, speakers);
+    `shard_counts` gives the clips per shard in index order (what `ShardSampler` needs).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        frames: int = 16,
+        size: int | Sequence[int] | None = None,
+        resize: bool = False,
+        cache_items: int = 8,
+        words: Sequence[str] | None = None,
+        speakers: Sequence[str] | None = None,
+    ) -> None:
+        if frames < 1:
+            raise ValueError(f"frames must be >= 1, got {frames}")
+        self.root = Path(root)
+        self.split = split
+        index = read_index(root)
+        shards = index["splits"].get(split)
+        if not shards:
+            raise ValueError(
+                f"{self.root / INDEX} has no {split!r} split (has: {sorted(index['splits'])})"
+            )
+        self.shards = [self.root / s["name"] for s in shards]
+        self.shard_counts = [int(s["clips"]) for s in shards]
+        self._starts = np.concatenate([[0], np.cumsum(self.shard_counts)])
+        self.frames = frames
+        self.resize = resize
+        self.cache_items = cache_items
+        self.words = list(words if words is not None else index["words"])
+        self.speakers = list(speakers if speakers is not None else index["speakers"])
+        self._word_index = {w: i for i, w in enumerate(self.words)}
+        self._speaker_index = {s: i for i, s in enumerate(self.speakers)}
+        self.stored_size = tuple(index["size"])
+        self.size = _as_size(size) or self.stored_size
+        if self.size != self.stored_size and not resize:
+            raise ValueError(
+                f"{self.root} holds {self.stored_size[1]}x{self.stored_size[0]} frames, expected "
+                f"{self.size[1]}x{self.size[0]} (pass resize=True to resize)"
+            )
+        self._cache: OrderedDict[int, tuple[torch.Tensor, int, int]] = OrderedDict()
+        self._tables: OrderedDict[int, list[tuple[_Member, _Member]]] = OrderedDict()
+        self._bad: dict[int, tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers get the index, not the parent's caches.
+        state = dict(self.__dict__)
+        state["_cache"], state["_tables"] = OrderedDict(), OrderedDict()
+        return state
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(shard number, sample number within it) of clip `index`."""
+        shard = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return shard, index - int(self._starts[shard])
+
+    def _table(self, shard: int) -> list[tuple[_Member, _Member]]:
+        table = self._tables.get(shard)
+        if table is None:
+            table = _members(self.shards[shard])
+            if len(table) != self.shard_counts[shard]:
+                raise ValueError(
+                    f"shard {self.shards[shard]} holds {len(table)} clips, its index says "
+                    f"{self.shard_counts[shard]}"
+                )
+            self._tables[shard] = table
+            while len(self._tables) > _OPEN_SHARDS:
+                self._tables.popitem(last=False)
+        else:
+            self._tables.move_to_end(shard)
+        return table
+
+    def read_clip(self, index: int) -> tuple[np.ndarray, dict]:
+        """The stored frames uint8 [T, H, W, 3] and label dict of clip `index`."""
+        shard, k = self.locate(index)
+        npy, meta = self._table(shard)[k]
+        with open(self.shards[shard], "rb") as f:
+            f.seek(npy.offset)
+            frames = np.load(io.BytesIO(f.read(npy.size)), allow_pickle=False)
+            f.seek(meta.offset)
+            label = json.loads(f.read(meta.size))
+        return frames, label
+
+    def clip_frames(self, index: int) -> tuple[int, torch.Tensor]:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"clip index {index} out of range for {n} clips")
+        index %= n
+        cached = self._cache.get(index)
+        if cached is None:
+            frames, label = self.read_clip(index)
+            if tuple(frames.shape[1:3]) != self.size:
+                frames = resize_frames(frames, self.size)
+            frames = fit_length(frames, self.frames)
+            tensor = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
+            word = self._word_index.get(label.get("word"), -1)
+            speaker = self._speaker_index.get(label.get("speaker"), -1)
+            cached = (tensor, word, speaker)
+            if self.cache_items:
+                self._cache[index] = cached
+                while len(self._cache) > self.cache_items:
+                    self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(index)
+        return index, cached[0]
+
+    def labels(self, index: int) -> tuple[int, int]:
+        cached = self._cache.get(index)
+        if cached is None:
+            _, label = self.read_clip(index)
+            return (
+                self._word_index.get(label.get("word"), -1),
+                self._speaker_index.get(label.get("speaker"), -1),
+            )
+        return cached[1], cached[2]
+
+    def summary(self) -> str:
+        height, width = self.size
+        return (
+            f"{len(self)} clips in {len(self.shards)} shards of {self.root} ({self.split}), "
+            f"{self.frames} frames of {width}x{height}, {len(self.words)} words, "
+            f"{len(self.speakers)} speakers"
+        )
+
+
+class ShardSampler(Sampler[int]):
+    """A deterministic epoch order over items stored shard by shard, split across ranks.
+
+    `counts[j]` items live in shard j, numbered consecutively (item i of shard j is
+    sum(counts[:j]) + i). Epoch e (`set_epoch`) permutes the shards with (seed, e), takes them in
+    windows of `window` shards and permutes the items inside each window with (seed, e, window).
+    Like torch's DistributedSampler with drop_last, the order is cut to a multiple of `world` and
+    rank r takes positions r, r+world, ...: the ranks' items never overlap, and their union at
+    each step is what one process would take. Nothing of size N is ever held: one window's
+    permutation at a time.
+    """
+
+    def __init__(
+        self,
+        counts: Sequence[int],
+        seed: int = 0,
+        world: int = 1,
+        rank: int = 0,
+        window: int = WINDOW_SHARDS,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1 shard, got {window}")
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)])
+        self.seed, self.world, self.rank, self.window = seed, world, rank, window
+        self.epoch = 0
+        total = int(self.starts[-1])
+        self.total = total - total % world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.total // self.world
+
+    def _order(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        shards = rng.permutation(len(self.counts))
+        for w in range(0, len(shards), self.window):
+            group = shards[w : w + self.window]
+            items = np.concatenate([np.arange(self.starts[j], self.starts[j + 1]) for j in group])
+            yield from np.random.default_rng([self.seed, self.epoch, w]).permutation(items).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        for position, item in enumerate(self._order()):
+            if position >= self.total:
+                return
+            if position % self.world == self.rank:
+                yield item
