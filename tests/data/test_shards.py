@@ -26,7 +26,7 @@ from factorflow.data.shards import (
 @pytest.fixture(scope="module")
 def tiny_shards(tiny_lrw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "data"
-    convert(tiny_lrw, out, clips_per_shard=5)
+    convert(tiny_lrw, out, clips_per_shard=5, shuffle_seed=None)
     return out
 
 
@@ -111,3 +111,7 @@ def test_shard_command(tiny_lrw: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["shard", "--data", str(tiny_lrw), "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert main(["shard", "--data", str(tiny_lrw), "--out", str(out), "--force"]) == 0
+    shuffled = ShardClipDataset(out, frames=8)
+    ids = [shuffled.read_clip(i)[1]["clip_id"] for i in range(len(shuffled))]
+    in_order = [r.clip_id for r in open_reader(tiny_lrw).refs]
+    assert sorted(ids) == sorted(in_order) and ids != in_order  # shuffled before sharding

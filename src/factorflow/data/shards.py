@@ -236,11 +236,14 @@ def convert(
     layout: str = "auto",
     clips_per_shard: int = CLIPS_PER_SHARD,
     overwrite: bool = False,
+    shuffle_seed: int | None = 0,
 ) -> dict:
     """Shard every clip of the frame or video corpus `data` (any reader layout) into `out`.
 
     LRW-style corpora keep their splits; layouts without splits go to "train". Labels (word,
-    speaker) come from the reader; the vocabularies cover every split. The shards are written in
+    speaker) come from the reader; the vocabularies cover every split. Clips are written in an
+    order shuffled with `shuffle_seed` (None: the reader's order): a corpus listed word by word
+    would otherwise give shards, and so shuffle windows, of a few words each. The shards are written in
     a temporary sibling folder renamed into place at the end; a non-empty `out` is replaced only
     with `overwrite`. Returns the index.
     """
@@ -261,7 +264,10 @@ def convert(
 
     def clips() -> Iterator[tuple[np.ndarray, dict]]:
         for split, reader in readers.items():
-            for ref in reader.refs:
+            refs = list(reader.refs)
+            if shuffle_seed is not None:
+                refs = [refs[i] for i in np.random.default_rng(shuffle_seed).permutation(len(refs))]
+            for ref in refs:
                 label = {"split": split, "clip_id": ref.clip_id, "word": ref.word}
                 yield reader.load_frames(ref), {**label, "speaker": ref.speaker}
 
