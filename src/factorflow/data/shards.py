@@ -243,9 +243,9 @@ def convert(
     LRW-style corpora keep their splits; layouts without splits go to "train". Labels (word,
     speaker) come from the reader; the vocabularies cover every split. Clips are written in an
     order shuffled with `shuffle_seed` (None: the reader's order): a corpus listed word by word
-    would otherwise give shards, and so shuffle windows, of a few words each. The shards are written in
-    a temporary sibling folder renamed into place at the end; a non-empty `out` is replaced only
-    with `overwrite`. Returns the index.
+    would otherwise give shards, and so shuffle windows, of a few words each. The shards are
+    written in a temporary sibling folder renamed into place at the end; a non-empty `out` is
+    replaced only with `overwrite`. Returns the index.
     """
     from factorflow.data.readers import SPLITS, open_reader
 

@@ -1,9 +1,14 @@
-"""Distributed only when launched that way: torchrun sets RANK/WORLD_SIZE; else rank 0 of 1."""
+"""Distributed only when launched that way: torchrun sets RANK/WORLD_SIZE; else rank 0 of 1.
+
+A collective waits at most FACTORFLOW_DIST_TIMEOUT_S seconds (default 1800, torch's own) for the
+other ranks: a rank that died is noticed at once (its sockets close), one that hangs after that.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -42,7 +47,8 @@ def setup(device: str = "auto") -> DistInfo:
     if world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        timeout = timedelta(seconds=float(os.environ.get("FACTORFLOW_DIST_TIMEOUT_S", "1800")))
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", timeout=timeout)
     return DistInfo(rank, world, local_rank, dev)
 
 
