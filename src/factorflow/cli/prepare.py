@@ -33,6 +33,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="replace a non-empty --out",
     )
     p.add_argument(
+        "--workers", type=int, default=0, help="worker processes (0: every core); resumable"
+    )
+    p.add_argument(
         "--shards",
         action="store_true",
         help="write --out as tar shards of whole clips (as `factorflow shard`) instead of frames",
@@ -41,7 +44,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from factorflow.data.prepare import prepare
+    from factorflow.data.prepare.parallel import prepare_parallel as prepare
 
     out = Path(args.out)
     if args.shards:
@@ -74,7 +77,8 @@ def _prepare(args: argparse.Namespace, prepare, out: Path):
         frames=args.frames,
         split=args.split,
         overwrite=args.overwrite,
-        progress=lambda jobs: tqdm(jobs, desc="prepare", unit="video"),
+        workers=args.workers or None,
+        progress=lambda done, total: tqdm(done, total=total, desc="prepare", unit="source"),
         smooth_s=args.smooth,
         max_gap_s=args.max_gap,
         static=args.static,
