@@ -202,4 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package's module, not this `__main__` copy: subcommands raise
+    # factorflow.cli.main.CLIError, which `main` here must be the one to catch.
+    from factorflow.cli.main import main as package_main
+
+    sys.exit(package_main())
