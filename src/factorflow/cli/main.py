@@ -202,8 +202,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run through the package's module, not this `__main__` copy: subcommands raise
-    # factorflow.cli.main.CLIError, which `main` here must be the one to catch.
-    from factorflow.cli.main import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

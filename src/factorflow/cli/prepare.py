@@ -45,11 +45,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from factorflow.data.prepare.parallel import prepare_parallel as prepare
+    from factorflow.io import check_output
 
     out = Path(args.out)
     if args.shards:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-            raise ValueError(f"output {out} exists and is not empty (pass --overwrite)")
+        check_output(out, args.overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         frames_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.frames-", dir=out.parent))
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from factorflow.cli.main import CLIError
@@ -49,19 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
     config = load_config(args.config, overrides)
-    try:
-        result = run_training(
-            config, args.data, args.out, resume=args.resume, progress=not args.no_progress
-        )
-    except RuntimeError as exc:
-        if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-            raise
-        # A peer rank died or hung: say so in one line; the checkpoints are intact.
-        reason = str(exc).strip().splitlines()[0][:300]
-        raise CLIError(
-            f"rank {os.environ.get('RANK')} of {os.environ['WORLD_SIZE']} stopped: {reason}; "
-            f"relaunch every node with --resume to continue from the last checkpoint in {args.out}"
-        ) from exc
+    result = run_training(
+        config, args.data, args.out, resume=args.resume, progress=not args.no_progress
+    )
     if result.checkpoint is not None:
         shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(result.val.items()))
         print(

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import tarfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,7 +43,7 @@ import torch
 from torch.utils.data import Sampler
 
 from factorflow.data.dataset import ClipDataset, _as_size, fit_length, resize_frames
-from factorflow.io import atomic_write_text, replace_dir
+from factorflow.io import OutputExistsError, atomic_dir, atomic_write_text, has_content, tmp_name
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class ShardWriter:
         if split not in self._open:
             shards = self.splits.setdefault(split, [])
             name = f"{split}-{len(shards):06d}.tar"
-            tmp = self.out / f".{name}.tmp-{os.getpid()}"
+            tmp = tmp_name(self.out / name)
             tar = tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 (closed in _finish)
             self._open[split] = (tar, tmp, 0)
         return self._open[split]
@@ -250,8 +249,10 @@ def convert(
     from factorflow.data.readers import SPLITS, open_reader
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"output {out} exists and is not empty (pass overwrite to replace it)")
+    if has_content(out) and not overwrite:
+        raise OutputExistsError(
+            f"output {out} exists and is not empty (pass --force to replace it)"
+        )
     readers = {}
     for split in SPLITS:
         try:
@@ -274,14 +275,8 @@ def convert(
     # Reader vocabularies can be wider than the labels met (LRW words over every split).
     words = {w for r in readers.values() for w in r.words}
     speakers = {s for r in readers.values() for s in r.speakers}
-    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        index = write_shards(clips(), staging, clips_per_shard, words, speakers)
-        replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return index
+    with atomic_dir(out, replace=overwrite) as staging:
+        return write_shards(clips(), staging, clips_per_shard, words, speakers)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Each source (a video, or an LRW clip) is one job. A worker process (its own Medi
 created per job as in the sequential path) prepares the job into a private folder; the parent takes
 the results back in job order and moves the clips into the dataset, numbered exactly as
 `prepare` numbers them, then appends the job's report to a manifest. The dataset is assembled in
-`.{out}.partial` beside `out` and renamed into place when every job is done:
+`.{out}.partial` beside `out` and moved into place (atomically) when every job is done:
 
     .{out}.partial/manifest.jsonl   one line per finished job: {"job": i, "report": {...}}
                                     (a failed job is finished too: its error is the report's)
@@ -37,7 +37,7 @@ from factorflow.data.prepare.pipeline import (
     _write_meta,
     plan_jobs,
 )
-from factorflow.io import replace_dir
+from factorflow.io import STORAGE_FULL, OutputExistsError, atomic_dir, has_content
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def _run_job(task: tuple[int, PrepareJob, str, _Settings]) -> tuple[int, VideoRe
     try:
         report = _process(job, Path(folder), settings, clip_numbers={})
     except (ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
+            raise  # the output's disk, not this source: every later one would fail too
         report = VideoReport(source=job.source, error=str(exc))
     return i, report
 
@@ -108,8 +110,10 @@ def prepare_parallel(
     stream of finished jobs (e.g. tqdm). Raises ValueError when no clip at all was written.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"output {out} exists and is not empty (pass overwrite to replace it)")
+    if has_content(out) and not overwrite:
+        raise OutputExistsError(
+            f"output {out} exists and is not empty (pass --force to replace it)"
+        )
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -158,7 +162,10 @@ def prepare_parallel(
     _write_meta(partial / "meta.json", summary, settings)
     manifest.unlink()
     settings_file.unlink()
-    replace_dir(partial, out)
+    with atomic_dir(out, replace=overwrite) as staging:
+        for entry in partial.iterdir():
+            os.replace(entry, staging / entry.name)
+    partial.rmdir()
     return summary
 
 
