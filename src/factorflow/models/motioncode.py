@@ -37,10 +37,10 @@ from factorflow.config import Config
 from factorflow.factor import motion as M
 from factorflow.factor.sequence import SequenceClassifier
 from factorflow.flows import Glow
-from factorflow.flows.likelihood import postprocess
+from factorflow.flows.likelihood import dequantize, postprocess
 from factorflow.models.af import load_flow_weights
 from factorflow.models.base import Batch, BatchRandom, FlowModel
-from factorflow.models.glow import dequantize
+from factorflow.models.glow import GlowModel
 
 
 def box_pixels(size: int, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -111,7 +111,6 @@ class TargetBank:
 
 class MotionCodeModel(FlowModel):
     name = "motioncode"
-    batch_kind = "clips"
     val_metric = "objective"
 
     def __init__(self, config: Config) -> None:
@@ -139,6 +138,9 @@ class MotionCodeModel(FlowModel):
         if self.adversary is not None:
             weights.update(confusion=self.cfg.w_confusion, speaker=1.0)
         return weights
+
+    def plain_glow(self) -> GlowModel:
+        return GlowModel.around(self.flow, self.n_bits)
 
     def load_pretrained(self) -> None:
         if self.af.glow_checkpoint:
