@@ -33,3 +33,9 @@ def test_match_weights_pick_the_same_state_whatever_the_scale():
     assert torch.equal(
         M.match_weights(queries, keys[:1], top_k=5, temperature=0.1), torch.ones(3, 1)
     )
+
+
+def test_relative_error_is_zero_at_the_truth_and_one_for_nothing_explained():
+    target = torch.randn(3, 5, 7)
+    assert torch.all(M.relative_error(target, target) == 0)
+    assert M.relative_error(torch.zeros_like(target), target).mean() == pytest.approx(1.0)

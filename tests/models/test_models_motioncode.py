@@ -59,5 +59,14 @@ def test_reenact_shows_the_targets_frames_or_a_flow_blend_of_them():
 def test_needs_labels_to_learn():
     model = _model(num_speakers=0)
     model.classifier = None
-    with pytest.raises(ValueError, match="word labels or speaker ids"):
+    with pytest.raises(ValueError, match="word labels, speaker ids"):
         model.losses(_batch(), BatchRandom.seeded(0))
+
+
+def test_reconstruction_term_trains_encoder_and_decoder():
+    model = _model(w_rec=1.0, rec_frames=2)
+    terms = model.losses(_batch(), BatchRandom.seeded(0))
+    assert model.loss_weights["rec"] == 1.0 and terms["rec"].shape == (4,)
+    terms["rec"].sum().backward()
+    assert any(p.grad is not None for p in model.decoder.parameters())
+    assert any(p.grad is not None for p in model.encoder.parameters())

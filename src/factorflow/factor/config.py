@@ -130,6 +130,8 @@ class MCConfig:
     num_speakers: int = 0  # the adversary's classes; 0 = taken from the training data by `train`
     w_cls: float = 1.0  # word from the code sequence
     w_confusion: float = 0.1  # codes must not tell the speaker
+    w_rec: float = 0.0  # the frame's mouth box from (the clip's mean mouth box, code)
+    rec_frames: int = 4  # frames per clip `rec` runs on
     # Rendering (use-time keys): 1 = the nearest target frame itself; k > 1 = the flow's blend
     # of the k nearest target frames' latents, softmax weights of cosine similarity / temperature.
     top_k: int = 1
@@ -138,6 +140,6 @@ class MCConfig:
     def __post_init__(self) -> None:
         if self.code_dim < 1 or self.width < 1 or self.top_k < 1:
             raise ValueError(f"mc.code_dim, mc.width and mc.top_k must be >= 1, got {self}")
-        for name in ("w_cls", "w_confusion", "temperature"):
+        for name in ("w_cls", "w_confusion", "w_rec", "temperature"):
             if getattr(self, name) < 0:
                 raise ValueError(f"mc.{name} must be >= 0, got {getattr(self, name)}")

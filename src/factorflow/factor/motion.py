@@ -35,6 +35,14 @@ def word_classification(logits: Tensor, words: Tensor) -> Tensor:
     return F.cross_entropy(logits, words.clamp(min=0), reduction="none") * (words >= 0)
 
 
+def relative_error(pred: Tensor, target: Tensor) -> Tensor:
+    """Squared error over the squared target, per clip: [B,...] -> [B]. 0 at the truth, 1 for a
+    prediction of 0 (nothing of the change explained); the batch's energy is the denominator, so
+    clips that hardly move do not divide by ~0."""
+    energy = target.pow(2).flatten(1).sum(1).mean().detach().clamp(min=1e-12)
+    return (pred - target).pow(2).flatten(1).sum(1) / energy
+
+
 def match_weights(queries: Tensor, keys: Tensor, top_k: int, temperature: float) -> Tensor:
     """Which target frames show each driver frame's mouth state: weights [N, M] (rows sum to 1).
 

@@ -82,6 +82,26 @@ class MouthEncoder(nn.Module):
         return self.net(torch.cat([x, 4 * (x - m.expand_as(x))], 1))
 
 
+class CropDecoder(nn.Module):
+    """g(mean mouth box, c) -> the frame's mouth box minus the clip's mean: what mouth state c
+    looks like on this face. Grounds the code in the mouth's appearance (`rec`)."""
+
+    def __init__(self, dim: int, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3 + dim, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 3, 3, padding=1),
+        )
+
+    def forward(self, mean_crop: Tensor, code: Tensor) -> Tensor:
+        n, _, h, w = mean_crop.shape
+        grid = code[:, :, None, None].expand(n, code.shape[1], h, w)
+        return self.net(torch.cat([mean_crop, grid], 1))
+
+
 class SpeakerAdversary(nn.Module):
     """c_t -> speaker logits; `detached` runs it with its weights cut from the graph (the
     encoder's confusion term must not train the adversary)."""
@@ -129,6 +149,7 @@ class MotionCodeModel(FlowModel):
         self.adversary = None
         if self.cfg.num_speakers > 1:
             self.adversary = SpeakerAdversary(dim, self.cfg.num_speakers)
+        self.decoder = CropDecoder(dim, 2 * self.cfg.width) if self.cfg.w_rec > 0 else None
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -137,6 +158,8 @@ class MotionCodeModel(FlowModel):
             weights["cls"] = self.cfg.w_cls
         if self.adversary is not None:
             weights.update(confusion=self.cfg.w_confusion, speaker=1.0)
+        if self.decoder is not None:
+            weights["rec"] = self.cfg.w_rec
         return weights
 
     def plain_glow(self) -> GlowModel:
@@ -154,17 +177,22 @@ class MotionCodeModel(FlowModel):
     def _x(self, frames: Tensor) -> Tensor:
         return frames.to(self.device).float() / 255.0 - 0.5
 
-    def clip_codes(self, clips: Tensor) -> Tensor:
-        """uint8 clips [B,T,3,H,W] -> codes [B,T,D] (each frame against its clip's mean)."""
+    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
+        clips = batch["frames"]
         b, t = clips.shape[:2]
         x = self._x(clips)
         mean = x.mean(1, keepdim=True).expand_as(x)
-        return self.encoder(x.flatten(0, 1), mean.flatten(0, 1)).view(b, t, -1)
-
-    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
-        del rand
-        codes = self.clip_codes(batch["frames"])
+        codes = self.encoder(x.flatten(0, 1), mean.flatten(0, 1)).view(b, t, -1)
         terms: dict[str, Tensor] = {}
+        if self.decoder is not None:
+            # on `mc.rec_frames` random frames per clip (the decoder is the costly part)
+            k = min(t, self.cfg.rec_frames)
+            pick = rand.rand((b, t)).to(codes.device).argsort(1)[:, :k]
+            rows = (torch.arange(b, device=codes.device)[:, None] * t + pick).flatten()
+            crop, mean_crop = self.encoder.crop(x.flatten(0, 1)[rows]), self.encoder.crop(x[:, :1])
+            change = crop - mean_crop.repeat_interleave(k, 0)
+            pred = self.decoder(mean_crop.repeat_interleave(k, 0), codes.flatten(0, 1)[rows])
+            terms["rec"] = M.relative_error(pred.view(b, k, -1), change.view(b, k, -1))
         if self.classifier is not None:
             logits = self.classifier(torch.relu(self.word_in(codes)))
             words = batch["word"].to(self.device)
@@ -175,7 +203,7 @@ class MotionCodeModel(FlowModel):
             terms["speaker"] = M.speaker_classification(self.adversary(codes.detach()), speakers)
             terms["confusion"] = M.speaker_confusion(self.adversary.detached(codes))
         if not terms:
-            raise ValueError("motioncode needs word labels or speaker ids to learn its codes")
+            raise ValueError("motioncode needs word labels, speaker ids or mc.w_rec > 0 to learn")
         weights = self.loss_weights
         terms["objective"] = sum(w * terms[k] for k, w in weights.items()).detach()
         return terms
