@@ -189,7 +189,8 @@ class MotionCodeModel(FlowModel):
             k = min(t, self.cfg.rec_frames)
             pick = rand.rand((b, t)).to(codes.device).argsort(1)[:, :k]
             rows = (torch.arange(b, device=codes.device)[:, None] * t + pick).flatten()
-            crop, mean_crop = self.encoder.crop(x.flatten(0, 1)[rows]), self.encoder.crop(x[:, :1])
+            crop = self.encoder.crop(x.flatten(0, 1)[rows])
+            mean_crop = self.encoder.crop(mean[:, 0])
             change = crop - mean_crop.repeat_interleave(k, 0)
             pred = self.decoder(mean_crop.repeat_interleave(k, 0), codes.flatten(0, 1)[rows])
             terms["rec"] = M.relative_error(pred.view(b, k, -1), change.view(b, k, -1))
