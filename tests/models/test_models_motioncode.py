@@ -24,8 +24,8 @@ def test_losses_are_per_clip_and_train_only_what_they_should():
     model = _model()
     model.initialize({"frames": _batch()["frames"]})
     terms = model.losses(_batch(), BatchRandom.seeded(0))
-    assert set(model.loss_weights) == {"cls", "confusion", "speaker"}
-    for key in ("cls", "confusion", "speaker", "word_acc"):
+    assert set(model.loss_weights) == {"cls", "confusion", "speaker", "rec"}
+    for key in ("cls", "confusion", "speaker", "rec", "word_acc"):
         assert terms[key].shape == (4,)
     assert terms["cls"][3] == 0  # unknown word: no loss
     # the confusion term moves the encoder, never the adversary; the adversary's loss the reverse
@@ -57,7 +57,7 @@ def test_reenact_shows_the_targets_frames_or_a_flow_blend_of_them():
 
 
 def test_needs_labels_to_learn():
-    model = _model(num_speakers=0)
+    model = _model(num_speakers=0, w_rec=0.0)
     model.classifier = None
     with pytest.raises(ValueError, match="word labels, speaker ids"):
         model.losses(_batch(), BatchRandom.seeded(0))

@@ -130,7 +130,7 @@ class MCConfig:
     num_speakers: int = 0  # the adversary's classes; 0 = taken from the training data by `train`
     w_cls: float = 1.0  # word from the code sequence
     w_confusion: float = 0.1  # codes must not tell the speaker
-    w_rec: float = 0.0  # the frame's mouth box from (the clip's mean mouth box, code)
+    w_rec: float = 1.0  # the frame's mouth box from (the clip's mean mouth box, code)
     rec_frames: int = 4  # frames per clip `rec` runs on
     # Rendering (use-time keys): 1 = the nearest target frame itself; k > 1 = the flow's blend
     # of the k nearest target frames' latents, softmax weights of cosine similarity / temperature.
