@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
     check_device(args.device)
-    if args.pairs < 1:
+    if args.pairs is not None and args.pairs < 1:
         raise CLIError(f"--pairs {args.pairs}: expected at least 1")
     for path in report_paths(args.out):
         check_output(path, args.force)
