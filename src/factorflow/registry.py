@@ -37,6 +37,7 @@ class ModelSpec:
     stage1: Stage1 | None = None
     use_time_keys: tuple[str, ...] = ()  # config keys a trained model may change (reenact/evaluate)
     vocabulary_key: str = ""  # config key that `train` fills with the training set's word count
+    speakers_key: str = ""  # config key that `train` fills with the training set's speaker count
     can_sample: bool = True  # unconditional samples from its prior (`factorflow sample`)
 
     def __post_init__(self) -> None:
@@ -52,6 +53,7 @@ class ModelSpec:
 SECTIONS: dict[str, str] = {
     "af": "factorflow.factor.config:AFConfig",
     "mi": "factorflow.factor.config:MIConfig",
+    "mc": "factorflow.factor.config:MCConfig",
 }
 
 MODELS: dict[str, ModelSpec] = {}
@@ -118,6 +120,19 @@ register(
         stage1=Stage1("mi", **_AF_STAGE1),
         use_time_keys=("af.motion", "mi.fine_latents"),
         vocabulary_key="af.num_words",
+        can_sample=False,
+    )
+)
+register(
+    ModelSpec(
+        "motioncode",
+        "factorflow.models.motioncode:MotionCodeModel",
+        "clips",
+        sections=("af", "mc"),
+        stage1=Stage1("glow", **_AF_STAGE1),
+        use_time_keys=("mc.top_k", "mc.temperature"),
+        vocabulary_key="af.num_words",
+        speakers_key="mc.num_speakers",
         can_sample=False,
     )
 )

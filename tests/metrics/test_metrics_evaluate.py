@@ -17,7 +17,9 @@ from factorflow.flows.likelihood import dequantize
 from factorflow.models import build_model
 
 FAST = {"judge_steps": 100, "word_steps": 200, "likelihood_frames": 32, "attribute_clips": 16}
-ROW_KEYS = {*ev.IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}
+FIGURES = {*ev.IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}
+ROW_KEYS = FIGURES | {f"{k}{ev.CI}" for k in FIGURES}
+JUDGED = {"word_accuracy", "word_accuracy_ratio", "opening_corr"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,16 @@ def test_pairs_are_deterministic_and_cross_speaker(tiny: Path):
         ev.make_pairs(clips, 1000)
 
 
+def test_default_pairs_drive_with_every_test_clip(tiny: Path):
+    clips = SynthMeta.load(tiny).clips("test")  # 12 clips of 2 speakers: 72 cross pairs
+    pairs = ev.make_pairs(clips, None, seed=0)
+    assert len(pairs) == ev.default_pairs(clips) == 72  # all there are, short of MIN_PAIRS
+    assert len(set(pairs)) == 72
+    once = ev.make_pairs(clips, len(clips), seed=0)
+    assert sorted(d for _, d in once) == list(range(len(clips)))  # each clip drives once
+    assert all(clips[t].speaker != clips[d].speaker for t, d in once)
+
+
 def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
     meta = SynthMeta.load(tiny)
     test = ev.load_clips(meta, "test")
@@ -69,6 +81,19 @@ def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
     )
     assert scores["psnr"] == scores["psnr_mask"] == scores["psnr_outside"] == ev.PSNR_CAP
     assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_mask"] == pytest.approx(1.0)
+    # identical frames on every pair: every image interval has zero width
+    counts = ev.bootstrap.resample_counts(2, 50)
+    scored = ev.score(
+        test.frames[:2],
+        test.frames[:2],
+        test.masks[:2],
+        test.words[:2],
+        test.mouth[:2, :, 0],
+        judges,
+        counts,
+    )
+    assert scored["psnr_mask_ci95"] == [ev.PSNR_CAP, ev.PSNR_CAP]
+    assert scored["ssim_mask_ci95"] == pytest.approx([1.0, 1.0])
 
 
 def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
@@ -85,10 +110,21 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     assert "glow-swap" in saved["skipped"]  # the evaluated model is that Glow
     for name, row in methods.items():
         if name == "ground-truth":
-            assert set(row) == {"word_accuracy", "word_accuracy_ratio", "opening_corr"}
+            assert set(row) == JUDGED | {f"{k}{ev.CI}" for k in JUDGED}
         else:
             assert set(row) == ROW_KEYS | {"frames_per_s"}
             assert row["frames_per_s"] > 0
+            for key in ("psnr_mask", "ssim_mask", "word_accuracy_ratio"):
+                low, high = row[f"{key}{ev.CI}"]
+                assert low <= row[key] <= high
+    versus = saved["versus_copy_target"]
+    assert set(versus) == {"glow", "pixel-paste", "glow-attribute", "glow-residual"}
+    low, high = versus["glow"]["psnr_mask_ci95"]
+    assert low <= versus["glow"]["psnr_mask"] <= high
+    assert versus["glow"]["psnr_mask"] == pytest.approx(
+        methods["glow"]["psnr_mask"] - methods["copy-target"]["psnr_mask"]
+    )
+    assert saved["bootstrap"]["over"] == "pairs"
     copy, paste = methods["copy-target"], methods["pixel-paste"]
     # copy-target is the target itself: outside the mouth it is (nearly) exact
     assert copy["psnr_outside"] > 40 and copy["ssim_outside"] > 0.98
@@ -112,13 +148,17 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     assert saved["judges"]["test_clips"] == 12
 
     md = out.with_suffix(".md").read_text()
-    assert "## Information" in md and "mi_r_word" in md
+    assert "## Information" in md and "mi_r_word" in md and "## Against copy-target" in md
+    copy_row = methods["copy-target"]
+    psnr, (low, high) = copy_row["psnr_mask"], copy_row["psnr_mask_ci95"]
+    assert f"{psnr:.1f} [{low:.1f}, {high:.1f}]" in md
     for name in [*methods, "glow-swap"]:
         assert f"| {name} |" in md
     sheet = np.asarray(Image.open(out.with_suffix(".png")))
     tile = 16 * (128 // 16)
     assert sheet.shape[1] == (3 + 5) * tile  # driver, target, truth + 5 methods
-    assert report["methods"]["copy-target"] == pytest.approx(methods["copy-target"])
+    for key, value in methods["copy-target"].items():
+        assert report["methods"]["copy-target"][key] == pytest.approx(value)
 
 
 def test_cli_evaluates_a_checkpoint(

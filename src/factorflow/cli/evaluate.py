@@ -21,7 +21,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "glow-attribute, glow-residual",
     )
     p.add_argument("--force", action="store_true", help="replace an existing report")
-    p.add_argument("--pairs", type=int, default=40, help="(target, driver) pairs of test clips")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="(target, driver) pairs of test clips (default: every test clip as a driver, >= 96)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument(
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
     check_device(args.device)
-    if args.pairs < 1:
+    if args.pairs is not None and args.pairs < 1:
         raise CLIError(f"--pairs {args.pairs}: expected at least 1")
     for path in report_paths(args.out):
         check_output(path, args.force)
@@ -53,10 +58,15 @@ def run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
     )
     row = report["methods"][report["model"]]
+
+    def figure(key: str, digits: int) -> str:
+        low, high = row.get(f"{key}_ci95") or (float("nan"), float("nan"))
+        return f"{row[key]:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
     print(
-        f"evaluated {report['model']} on {report['pairs']} test pairs: "
-        f"PSNR mask {row['psnr_mask']:.2f} dB, outside {row['psnr_outside']:.2f} dB, "
-        f"word accuracy ratio {row['word_accuracy_ratio']:.2f}, "
-        f"opening r {row['opening_corr']:.2f}; wrote {', '.join(report['files'])}"
+        f"evaluated {report['model']} on {report['pairs']} test pairs (95% intervals): "
+        f"PSNR mask {figure('psnr_mask', 2)} dB, outside {figure('psnr_outside', 2)} dB, "
+        f"word accuracy ratio {figure('word_accuracy_ratio', 2)}, "
+        f"opening r {figure('opening_corr', 2)}; wrote {', '.join(report['files'])}"
     )
     return 0

@@ -64,6 +64,13 @@ def words_of(data_dir: Path, layout: str = "auto") -> list[str]:
     return list(open_reader(data_dir, layout=layout, split="train").words)
 
 
+def speakers_of(data_dir: Path, layout: str = "auto") -> list[str]:
+    """The speakers of a corpus folder's training split (reader or shard index)."""
+    if is_sharded(data_dir):
+        return list(read_index(data_dir)["speakers"])
+    return list(open_reader(data_dir, layout=layout, split="train").speakers)
+
+
 def first_batch(dataset: Dataset, frames: int) -> Batch:
     """About `frames` frames from the start of the dataset, the same on every world size (ActNorm
     init): single frames, or whole clips (at least 2) from a clip dataset."""

@@ -18,12 +18,21 @@ log = logging.getLogger(__name__)
 
 
 def with_vocabulary(config: Config, data_dir: Path) -> Config:
-    """Fill the model's vocabulary key (e.g. `af.num_words`) from the training split's words."""
-    key = spec(config.model).vocabulary_key
-    if not key or get_key(config, key):
+    """Fill the model's vocabulary key (e.g. `af.num_words`) from the training split's words, and
+    its speakers key (e.g. `mc.num_speakers`) from its speakers."""
+    entry = spec(config.model)
+    key = entry.vocabulary_key
+    want_words = bool(key) and not get_key(config, key)
+    want_speakers = bool(entry.speakers_key) and not get_key(config, entry.speakers_key)
+    if not (want_words or want_speakers):
         return config
-    from factorflow.engine.loader import words_of
+    from factorflow.engine.loader import speakers_of, words_of
 
+    if want_speakers:
+        speakers = speakers_of(data_dir, config.data.layout)
+        config = with_keys(config, {entry.speakers_key: len(speakers)})
+    if not want_words:
+        return config
     words = words_of(data_dir, config.data.layout)
     if not words:
         log.warning("%s has no word labels: the sequential classification loss is off", data_dir)

@@ -116,3 +116,30 @@ class MIConfig:
         for name in ("beta", "w_infonce", "w_club", "w_resample", "resample_temperature"):
             if getattr(self, name) < 0:
                 raise ValueError(f"mi.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class MCConfig:
+    """Motion-code model (`models.motioncode`): a code of `code_dim` numbers per frame read from
+    the mouth box (`mi.mouth_x0..y1`), matched against the target clip's own frames. Its stage-1
+    recipe (glow_checkpoint, stage1_steps, num_words) is read from the af section."""
+
+    code_dim: int = 16
+    width: int = 16  # channels of the encoder's first conv (then 2x, 4x)
+    cls_hidden: int = 64
+    num_speakers: int = 0  # the adversary's classes; 0 = taken from the training data by `train`
+    w_cls: float = 1.0  # word from the code sequence
+    w_confusion: float = 0.1  # codes must not tell the speaker
+    w_rec: float = 1.0  # the frame's mouth box from (the clip's mean mouth box, code)
+    rec_frames: int = 4  # frames per clip `rec` runs on
+    # Rendering (use-time keys): 1 = the nearest target frame itself; k > 1 = the flow's blend
+    # of the k nearest target frames' latents, softmax weights of cosine similarity / temperature.
+    top_k: int = 1
+    temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.code_dim < 1 or self.width < 1 or self.top_k < 1:
+            raise ValueError(f"mc.code_dim, mc.width and mc.top_k must be >= 1, got {self}")
+        for name in ("w_cls", "w_confusion", "w_rec", "temperature"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"mc.{name} must be >= 0, got {getattr(self, name)}")

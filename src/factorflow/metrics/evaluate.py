@@ -42,6 +42,7 @@ from factorflow.data.readers import load_image
 from factorflow.data.synth import MOUTH_FACTORS, ClipMeta, SynthMeta
 from factorflow.images import save_png
 from factorflow.io import atomic_write_text
+from factorflow.metrics import bootstrap
 from factorflow.metrics.baselines import (
     BASELINES,
     CopyTarget,
@@ -49,6 +50,7 @@ from factorflow.metrics.baselines import (
     GlowResidual,
     PixelPaste,
 )
+from factorflow.metrics.bootstrap import PairCorrelation, PairMeans, Statistic
 from factorflow.metrics.classifiers import (
     MouthRegressor,
     WordClassifier,
@@ -68,6 +70,9 @@ OPENING = MOUTH_FACTORS.index("opening")
 IMAGE_METRICS = ("psnr", "psnr_mask", "psnr_outside", "ssim", "ssim_mask", "ssim_outside")
 GROUND_TRUTH = "ground-truth"
 TRUE_MOUTH = "true mouth factors (as r)"
+CI = "_ci95"  # suffix of a figure's 95% bootstrap interval [low, high] in the report
+# Figures compared pair by pair with copy-target ("versus_copy_target").
+VERSUS = ("psnr_mask", "ssim_mask", "psnr_outside", "word_accuracy", "opening_corr")
 
 # A method: (driver, target, driver_masks, target_masks) -> uint8 frames [T,3,H,W].
 Method = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
@@ -112,20 +117,46 @@ def load_clips(meta: SynthMeta, split: str) -> ClipSet:
     )
 
 
-def make_pairs(clips: list[ClipMeta], n: int, seed: int = 0) -> list[tuple[int, int]]:
-    """`n` distinct (target index, driver index) pairs of clips with different speakers."""
-    candidates = [
-        (t, d)
-        for t, target in enumerate(clips)
+MIN_PAIRS = 96  # EVALUATION.md section 5: at least 96 pairs on the benchmark
+
+
+def default_pairs(clips: list[ClipMeta]) -> int:
+    """Every test clip as a driver once, and at least `MIN_PAIRS` pairs (fewer only when the split
+    has fewer cross-speaker pairs)."""
+    speakers = [c.speaker for c in clips]
+    candidates = sum(1 for a in speakers for b in speakers if a != b)
+    return min(max(len(clips), MIN_PAIRS), candidates)
+
+
+def make_pairs(clips: list[ClipMeta], n: int | None = None, seed: int = 0) -> list[tuple[int, int]]:
+    """`n` distinct (target index, driver index) pairs of clips with different speakers.
+
+    Drivers go through the clips in a seeded order, so with n >= the number of clips every clip
+    drives at least once (n = the number of clips: exactly once); each driver's target is a
+    random clip of another speaker not yet paired with it. n=None: `default_pairs`.
+    """
+    targets_of = {
+        d: [t for t, target in enumerate(clips) if target.speaker != driver.speaker]
         for d, driver in enumerate(clips)
-        if target.speaker != driver.speaker
-    ]
-    if n < 1 or n > len(candidates):
+    }
+    available = sum(len(v) for v in targets_of.values())
+    n = default_pairs(clips) if n is None else n
+    if n < 1 or n > available:
         raise ValueError(
-            f"pairs={n}: expected 1..{len(candidates)} (test clip pairs with different speakers)"
+            f"pairs={n}: expected 1..{available} (test clip pairs with different speakers)"
         )
     rng = np.random.default_rng(seed)
-    return [candidates[i] for i in rng.choice(len(candidates), size=n, replace=False)]
+    order = [d for d in rng.permutation(len(clips)).tolist() if targets_of[d]]
+    for d in order:
+        rng.shuffle(targets_of[d])
+    pairs: list[tuple[int, int]] = []
+    rounds = 0
+    while len(pairs) < n:
+        for d in order:
+            if rounds < len(targets_of[d]) and len(pairs) < n:
+                pairs.append((targets_of[d][rounds], d))
+        rounds += 1
+    return pairs
 
 
 @dataclass
@@ -166,11 +197,81 @@ def train_judges(
     return Judges(mouth, words, report)
 
 
-def _finite_mean(values: Tensor, cap: float | None = None) -> float:
-    if cap is not None:
-        values = values.clamp(max=cap)
-    values = values[~torch.isnan(values)]
-    return float(values.mean()) if len(values) else float("nan")
+@dataclass
+class Truth:
+    """Ground truth of P pairs: frames uint8 [P,T,3,H,W], masks bool [P,T,H,W], the drivers'
+    word ids [P] and true mouth opening [P,T]."""
+
+    frames: Tensor
+    masks: Tensor
+    words: Tensor
+    opening: Tensor
+
+
+def render_truth(meta: SynthMeta, test: ClipSet, pair_list: list[tuple[int, int]]) -> Truth:
+    """The generator's render of each pair: the target's face saying the driver's mouth track."""
+    frames, masks = zip(
+        *(meta.render_reenactment(test.clips[t], test.clips[d]) for t, d in pair_list), strict=True
+    )
+    drivers = torch.tensor([d for _, d in pair_list])
+    return Truth(
+        frames=torch.from_numpy(np.stack(frames)).permute(0, 1, 4, 2, 3).contiguous(),
+        masks=torch.from_numpy(np.stack(masks)).bool(),
+        words=test.words[drivers],
+        opening=test.mouth[drivers, :, OPENING],
+    )
+
+
+def pair_statistics(
+    outputs: Tensor,
+    truth: Tensor,
+    truth_masks: Tensor,
+    driver_words: Tensor,
+    driver_opening: Tensor,
+    judges: Judges,
+) -> dict[str, Statistic]:
+    """Per-pair sufficient statistics of every figure for P reenacted clips: outputs/truth uint8
+    [P,T,3,H,W], truth_masks [P,T,H,W], driver_words [P], driver_opening [P,T]. Image metrics per
+    frame (PSNR capped at `PSNR_CAP`), word accuracy per clip, opening r over all frames."""
+    p, t = outputs.shape[:2]
+    regions = region_scores(outputs.flatten(0, 1), truth.flatten(0, 1), truth_masks.flatten(0, 1))
+    stats: dict[str, Statistic] = {
+        k: PairMeans.of((v.clamp(max=PSNR_CAP) if k.startswith("psnr") else v).view(p, t))
+        for k, v in regions.items()
+    }
+    return {**stats, **_judged_statistics(outputs, driver_words, driver_opening, judges)}
+
+
+def _judged_statistics(
+    outputs: Tensor, driver_words: Tensor, driver_opening: Tensor, judges: Judges
+) -> dict[str, Statistic]:
+    p, t = outputs.shape[:2]
+    correct = (judges.words.predict(outputs) == driver_words).double()
+    opening = judges.opening(outputs.flatten(0, 1)).view(p, t)
+    return {
+        "word_accuracy": PairMeans.of(correct[:, None]),
+        "opening_corr": PairCorrelation.of(opening, driver_opening.view(p, t)),
+    }
+
+
+def summarize(
+    stats: dict[str, Statistic], judges: Judges, counts: Tensor | None = None
+) -> dict[str, Any]:
+    """Point values of `pair_statistics` (plus word_accuracy_ratio = accuracy / the judge's
+    accuracy on real test clips) and, given bootstrap `counts` [draws, P], KEY_ci95 = [low, high]
+    for each."""
+    real = judges.report["word_accuracy_real_test"]
+    ratio = 1.0 / real if real > 0 else float("nan")
+    scaled = {k: (k, 1.0) for k in stats}
+    if "word_accuracy" in stats:
+        scaled["word_accuracy_ratio"] = ("word_accuracy", ratio)
+    out: dict[str, Any] = {}
+    for key, (name, scale) in scaled.items():
+        out[key] = stats[name].value * scale
+    if counts is not None:
+        for key, (name, scale) in scaled.items():
+            out[f"{key}{CI}"] = list(bootstrap.interval(stats[name], counts, scale))
+    return out
 
 
 def score(
@@ -180,26 +281,11 @@ def score(
     driver_words: Tensor,
     driver_opening: Tensor,
     judges: Judges,
-) -> dict[str, float]:
-    """Scores of P reenacted clips: outputs/truth uint8 [P,T,3,H,W], truth_masks [P,T,H,W],
-    driver_words [P], driver_opening [P,T]."""
-    regions = region_scores(outputs.flatten(0, 1), truth.flatten(0, 1), truth_masks.flatten(0, 1))
-    out = {
-        k: _finite_mean(v, PSNR_CAP if k.startswith("psnr") else None) for k, v in regions.items()
-    }
-    return {**out, **_judged(outputs, driver_words, driver_opening, judges)}
-
-
-def _judged(
-    outputs: Tensor, driver_words: Tensor, driver_opening: Tensor, judges: Judges
-) -> dict[str, float]:
-    accuracy = float((judges.words.predict(outputs) == driver_words).float().mean())
-    real = judges.report["word_accuracy_real_test"]
-    return {
-        "word_accuracy": accuracy,
-        "word_accuracy_ratio": accuracy / real if real > 0 else float("nan"),
-        "opening_corr": pearson(judges.opening(outputs.flatten(0, 1)), driver_opening.flatten()),
-    }
+    counts: Tensor | None = None,
+) -> dict[str, Any]:
+    """Scores of P reenacted clips (see `pair_statistics`), with intervals given `counts`."""
+    stats = pair_statistics(outputs, truth, truth_masks, driver_words, driver_opening, judges)
+    return summarize(stats, judges, counts)
 
 
 def _likelihood(
@@ -328,7 +414,7 @@ def evaluate(
     checkpoint_or_model: str | Path | tuple[FlowModel, Config],
     data_dir: str | Path,
     baselines: str | list[str] | tuple[str, ...] = "all",
-    pairs: int = 40,
+    pairs: int | None = None,
     seed: int = 0,
     device: str = "cpu",
     out: str | Path | None = None,
@@ -339,10 +425,14 @@ def evaluate(
     attribute_clips: int = 128,
     sheet_pairs: int = 3,
     overrides: list[str] | None = None,
+    bootstrap_draws: int = bootstrap.DRAWS,
 ) -> dict[str, Any]:
     """Evaluate a trained model (run folder, checkpoint folder, or an in-memory (model, config))
     on the synthetic dataset at `data_dir` -> the report dict (format `FORMAT`).
 
+    `pairs`: (target, driver) pairs of held-out clips; None = every test clip as a driver, at
+    least `MIN_PAIRS` (`default_pairs`). Every per-pair figure gets a 95% bootstrap interval over
+    pairs (`bootstrap_draws` resamples, seeded by `seed`) under KEY_ci95.
     `baselines`: "all", "none", or names from BASELINES (list or comma-separated). With `out`
     (a .json path) the report is also written there, with OUT.md (tables) and OUT.png (contact
     sheet: driver | target | ground truth | each method, a few frames of `sheet_pairs` pairs),
@@ -353,55 +443,18 @@ def evaluate(
     meta = SynthMeta.load(data_dir)
     pair_list = make_pairs(meta.clips("test"), pairs, seed)
     model, config, source, run_dir = _load_model(checkpoint_or_model, device, overrides)
-    if meta.size != config.data.size:
-        raise ValueError(
-            f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
-            f"{config.data.size}x{config.data.size}"
-        )
-    log.info("loading clips from %s", data_dir)
-    train, test = load_clips(meta, "train"), load_clips(meta, "test")
-    log.info("training the judges on %d clips", len(train.clips))
-    judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
-
+    _check_size(meta, config, data_dir)
+    train, test, judges = _clips_and_judges(meta, judge_steps, word_steps, seed)
     methods = {config.model: _on(model, model.reenact)}
     baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_clips)
     methods.update(baseline_methods)
 
-    truth, truth_masks = zip(
-        *(meta.render_reenactment(test.clips[t], test.clips[d]) for t, d in pair_list), strict=True
-    )
-    truth = torch.from_numpy(np.stack(truth)).permute(0, 1, 4, 2, 3).contiguous()
-    truth_masks = torch.from_numpy(np.stack(truth_masks)).bool()
-    drivers = torch.tensor([d for _, d in pair_list])
-    driver_words, driver_opening = test.words[drivers], test.mouth[drivers, :, OPENING]
-
-    results: dict[str, dict[str, float]] = {}
-    outputs: dict[str, Tensor] = {}
-    for i, (name, method) in enumerate(methods.items()):
-        log.info("reenacting %d pairs with %s (%d/%d)", len(pair_list), name, i + 1, len(methods))
-        frames, seconds = [], 0.0
-        with torch.no_grad():
-            for t, d in pair_list:
-                start = time.perf_counter()
-                frames.append(
-                    method(test.frames[d], test.frames[t], test.masks[d], test.masks[t]).cpu()
-                )
-                seconds += time.perf_counter() - start
-        outputs[name] = torch.stack(frames)
-        results[name] = score(
-            outputs[name], truth, truth_masks, driver_words, driver_opening, judges
-        )
-        results[name]["frames_per_s"] = outputs[name].shape[:2].numel() / max(seconds, 1e-9)
-    results[GROUND_TRUTH] = _judged(truth, driver_words, driver_opening, judges)
-
-    log.info("leakage probes on %d test clips", len(test.clips))
+    truth = render_truth(meta, test, pair_list)
+    outputs, seconds = reenact_pairs(methods, test, pair_list)
+    counts = bootstrap.resample_counts(len(pair_list), bootstrap_draws, seed)
+    results, versus = score_methods(outputs, seconds, truth, judges, counts)
     probed = {config.model: model, **({"glow-swap": view} if "glow-swap" in methods else {})}
-    leaks = {
-        name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
-        for name, m in probed.items()
-    }
-    # What one frame can say about the word at best: the generator's true mouth factors.
-    leaks[TRUE_MOUTH] = information({"r": test.mouth}, test.speakers, test.words, seed)
+    leaks = _leakage(probed, test, seed)
     test_frames = test.frames.flatten(0, 1)
     likelihood = _likelihood(
         model,
@@ -419,20 +472,14 @@ def evaluate(
         "pairs": len(pair_list),
         "seed": seed,
         "psnr_cap_db": PSNR_CAP,
+        "bootstrap": {"draws": bootstrap_draws, "level": bootstrap.LEVEL, "over": "pairs"},
         "judges": judges.report,
         "methods": results,
+        "versus_copy_target": versus,
         "skipped": skipped,
         "leakage": leaks,
         "likelihood": likelihood,
-        "speed": {
-            "train_images_per_s": _train_images_per_s(run_dir),
-            "device": str(model.device),
-            **{
-                f"{k}_frames_per_s": v["frames_per_s"]
-                for k, v in results.items()
-                if "frames_per_s" in v
-            },
-        },
+        "speed": _speed(results, run_dir, model),
         "pair_list": [
             {"target": _clip_name(test.clips[t]), "driver": _clip_name(test.clips[d])}
             for t, d in pair_list
@@ -441,8 +488,107 @@ def evaluate(
     if out is not None:
         out = Path(out)
         report["files"] = [str(p) for p in report_paths(out)]
-        write_report(report, out, _sheet(test, pair_list, truth, outputs, sheet_pairs))
+        write_report(report, out, _sheet(test, pair_list, truth.frames, outputs, sheet_pairs))
     return report
+
+
+def _check_size(meta: SynthMeta, config: Config, data_dir: str | Path) -> None:
+    if meta.size != config.data.size:
+        raise ValueError(
+            f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
+            f"{config.data.size}x{config.data.size}"
+        )
+
+
+def _clips_and_judges(
+    meta: SynthMeta, judge_steps: int, word_steps: int, seed: int
+) -> tuple[ClipSet, ClipSet, Judges]:
+    """The train and test splits, and the judges trained on the real training clips."""
+    log.info("loading clips from %s", meta.root)
+    train, test = load_clips(meta, "train"), load_clips(meta, "test")
+    log.info("training the judges on %d clips", len(train.clips))
+    judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
+    return train, test, judges
+
+
+def reenact_pairs(
+    methods: dict[str, Method], test: ClipSet, pair_list: list[tuple[int, int]]
+) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """Every method on every pair -> outputs uint8 [P,T,3,H,W] and seconds spent, per method."""
+    outputs: dict[str, Tensor] = {}
+    seconds: dict[str, float] = {}
+    for i, (name, method) in enumerate(methods.items()):
+        log.info("reenacting %d pairs with %s (%d/%d)", len(pair_list), name, i + 1, len(methods))
+        frames, spent = [], 0.0
+        with torch.no_grad():
+            for t, d in pair_list:
+                start = time.perf_counter()
+                frames.append(
+                    method(test.frames[d], test.frames[t], test.masks[d], test.masks[t]).cpu()
+                )
+                spent += time.perf_counter() - start
+        outputs[name] = torch.stack(frames)
+        seconds[name] = spent
+    return outputs, seconds
+
+
+def score_methods(
+    outputs: dict[str, Tensor],
+    seconds: dict[str, float],
+    truth: Truth,
+    judges: Judges,
+    counts: Tensor,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Rows of the methods table (with the ground-truth row) and, when copy-target was run, each
+    other method's paired difference to it (`VERSUS` figures, same resamples)."""
+    stats: dict[str, dict[str, Statistic]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for name, frames in outputs.items():
+        stats[name] = pair_statistics(
+            frames, truth.frames, truth.masks, truth.words, truth.opening, judges
+        )
+        results[name] = summarize(stats[name], judges, counts)
+        results[name]["frames_per_s"] = frames.shape[:2].numel() / max(seconds[name], 1e-9)
+    truth_stats = _judged_statistics(truth.frames, truth.words, truth.opening, judges)
+    results[GROUND_TRUTH] = summarize(truth_stats, judges, counts)
+    versus: dict[str, dict[str, Any]] = {}
+    if "copy-target" in stats:
+        base = stats["copy-target"]
+        for name, row in stats.items():
+            if name == "copy-target":
+                continue
+            versus[name] = {}
+            for key in VERSUS:
+                diff, ci = bootstrap.paired_difference(row[key], base[key], counts)
+                versus[name][key] = diff
+                versus[name][f"{key}{CI}"] = list(ci)
+    return results, versus
+
+
+def _leakage(probed: dict[str, FlowModel], test: ClipSet, seed: int) -> dict[str, Any]:
+    """Leakage probes of each probed model on all test clips, and the true mouth factors' info."""
+    log.info("leakage probes on %d test clips", len(test.clips))
+    leaks = {
+        name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
+        for name, m in probed.items()
+    }
+    # What one frame can say about the word at best: the generator's true mouth factors.
+    leaks[TRUE_MOUTH] = information({"r": test.mouth}, test.speakers, test.words, seed)
+    return leaks
+
+
+def _speed(
+    results: dict[str, dict[str, Any]], run_dir: Path | None, model: FlowModel
+) -> dict[str, Any]:
+    return {
+        "train_images_per_s": _train_images_per_s(run_dir),
+        "device": str(model.device),
+        **{
+            f"{k}_frames_per_s": v["frames_per_s"]
+            for k, v in results.items()
+            if "frames_per_s" in v
+        },
+    }
 
 
 def _clip_name(clip: ClipMeta) -> str:
@@ -492,11 +638,23 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _fmt_ci(value: Any, ci: Any) -> str:
+    """`24.9 [24.1, 25.6]`: a point value and its interval, to a precision the interval carries
+    (one decimal from 10 up, else three)."""
+    if not isinstance(value, float) or not math.isfinite(value) or ci is None:
+        return _fmt(value)
+    low, high = (float("nan") if v is None else float(v) for v in ci)
+    digits = 1 if abs(value) >= 10 else 3
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def _table(first: str, cols: list[str], rows: dict[str, dict[str, Any]]) -> list[str]:
-    """Markdown table lines: one row per entry of `rows`, one column per key in `cols`."""
+    """Markdown table lines: one row per entry of `rows`, one column per key in `cols`; a value
+    with an interval (key + CI) shows it in brackets."""
     lines = ["| " + " | ".join([first, *cols]) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+        cells = [_fmt_ci(row.get(c), row.get(f"{c}{CI}")) for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -511,12 +669,22 @@ def markdown(report: dict[str, Any]) -> str:
         f"(per frame, capped at {report['psnr_cap_db']:g}, averaged); mask = the ground truth's "
         "mouth mask. Word accuracy by a lip-reading classifier trained on real training clips "
         "(label: the driver's word); ratio = / its accuracy on real test clips. opening_corr: "
-        "Pearson r of the driver's true mouth opening and the opening measured on the output.",
+        "Pearson r of the driver's true mouth opening and the opening measured on the output. "
+        "Brackets: 95% bootstrap interval over pairs"
+        + (f" ({report['bootstrap']['draws']} resamples)." if "bootstrap" in report else "."),
         "",
     ]
     lines += _table("method", cols, report["methods"])
     for name, why in report["skipped"].items():
         lines.append(f"| {name} | skipped: {why} |" + " |" * (len(cols) - 1))
+    if report.get("versus_copy_target"):
+        lines += [
+            "",
+            "## Against copy-target (method minus copy-target on the same pairs; an interval "
+            "that excludes 0 is a difference)",
+            "",
+        ]
+        lines += _table("method", list(VERSUS), report["versus_copy_target"])
     keys = [
         "speaker_from_r",
         "word_from_s",
