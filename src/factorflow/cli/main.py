@@ -31,6 +31,7 @@ COMMANDS = {
     "evaluate": "Metrics and baselines on the synthetic test split.",
     "demo": "The main job on the built-in default.",
     "env": "Versions of Python, torch, factorflow and optional extras.",
+    "app": "A local web app (offline): target face + driving clip in, reenacted video out.",
 }
 
 
