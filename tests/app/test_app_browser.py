@@ -1,0 +1,179 @@
+"""The app in a real browser: headless Chromium from the system's package (never a downloaded
+browser build), driven by Playwright for Python. The app runs in this process on a free port of
+127.0.0.1; every request the page makes to any other host is blocked and fails the test.
+
+FACTORFLOW_APP_SCREENSHOT=docs/img/app.png saves a screenshot of the finished run there.
+FACTORFLOW_CHROMIUM names another Chromium binary (default /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("FACTORFLOW_CHROMIUM", "/usr/bin/chromium"))
+LOCAL = {"127.0.0.1", "localhost"}
+RUN_TIMEOUT_MS = 120_000
+
+pytest.importorskip("gradio", reason="the app extra (gradio) is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(),
+    reason=f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from factorflow.app.server import AppSettings, launch
+
+    settings = AppSettings(port=_free_port(), workdir=tmp_path_factory.mktemp("app"))
+    app = launch(settings, block=False)
+    assert urlparse(app.local_url).hostname == "127.0.0.1"
+    yield app.local_url
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A browser context on the app that blocks and records requests to any other host."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.outside: list[str] = []
+        self.context = browser.new_context(
+            viewport={"width": 1200, "height": 900}, accept_downloads=True
+        )
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.goto(url)
+        self.page.wait_for_selector("#run", timeout=30_000)
+
+    def _route(self, route: Any) -> None:
+        if urlparse(route.request.url).hostname in LOCAL:
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def upload(self, target: Path, driver: Path) -> None:
+        self.page.set_input_files("#target-image input[type=file]", str(target))
+        self.page.set_input_files("#driver input[type=file]", str(driver))
+        self.page.wait_for_selector("#target-image img", timeout=30_000)
+
+    def run(self, expect: str) -> str:
+        self.page.click("#run")
+        status = self.page.wait_for_selector(
+            f"#status:has-text('{expect}')", timeout=RUN_TIMEOUT_MS
+        )
+        return status.inner_text()
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.outside, f"the page reached outside 127.0.0.1: {self.outside}"
+
+
+@pytest.fixture
+def visit(browser: Any, app_url: str) -> Iterator[Visit]:
+    v = Visit(browser, app_url)
+    yield v
+    v.close()
+
+
+PLAY = """async () => {
+  const v = document.querySelector('#result video');
+  v.loop = false; v.muted = true; v.currentTime = 0;
+  await v.play();
+  const start = v.currentTime;
+  await new Promise(r => setTimeout(r, 200));
+  return {duration: v.duration, start, later: v.currentTime, error: v.error && v.error.code};
+}"""
+
+
+def test_two_users_run_play_and_download(
+    browser: Any, app_url: str, media: dict, tmp_path: Path
+) -> None:
+    """Two users press run at once: both are served (queued, one at a time); the first one's
+    result plays in the page and downloads as an mp4 with one frame per driver frame."""
+    import av
+
+    first, second = visits = [Visit(browser, app_url) for _ in range(2)]
+    try:
+        for v in visits:
+            v.upload(media["target"], media["driver"])
+            v.page.wait_for_selector("#driver video", timeout=30_000)
+        for v in visits:
+            v.page.click("#run")
+        for v in visits:
+            v.page.wait_for_selector("#status:has-text('Done')", timeout=2 * RUN_TIMEOUT_MS)
+        assert second.page.query_selector("#result video") is not None
+        played = first.page.evaluate(PLAY)
+        assert played["error"] is None and played["duration"] > 0, played
+        assert played["later"] > played["start"], played  # the video element plays
+        assert "mouth opening correlation" in first.page.inner_text("#figures")
+        assert first.page.query_selector("#plot img") is not None
+        with first.page.expect_download() as download:
+            first.page.click("#download")
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.suffix == ".mp4"
+        with av.open(str(saved)) as container:
+            assert "mp4" in container.format.name
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert sum(1 for _ in container.decode(stream)) == media["frames"]
+        shot = os.environ.get("FACTORFLOW_APP_SCREENSHOT")
+        if shot:
+            _screenshot(first.page, Path(shot))
+    finally:
+        for v in visits:
+            v.close()
+
+
+def test_a_text_file_named_mp4_shows_an_error(visit: Visit, media: dict) -> None:
+    visit.upload(media["target"], media["text"])
+    text = visit.run("Error")
+    assert "notes.mp4 is not a video" in text
+    assert "Traceback" not in visit.page.content()
+
+
+def test_a_bundled_example_fills_the_inputs(visit: Visit) -> None:
+    from factorflow.app.sources import examples
+
+    if not examples():
+        pytest.skip("no bundled example clips installed")
+    visit.page.get_by_text(examples()[0].name).click()
+    visit.page.wait_for_selector("#driver video", timeout=30_000)
+    visit.page.wait_for_selector("#target-image img, #target-video video", timeout=30_000)
+
+
+def _screenshot(page: Any, out: Path) -> None:
+    """The whole page at 60% and 160 colours: small enough to keep in git."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(page.screenshot(full_page=True))).convert("RGB")
+    image = image.resize((image.width * 3 // 5, image.height * 3 // 5), Image.LANCZOS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image.quantize(160, dither=Image.Dither.NONE).save(out, optimize=True)
