@@ -74,12 +74,12 @@ def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
     }
 
 
-def launch(settings: AppSettings, block: bool = True):  # noqa: ANN201 (gradio.Blocks)
-    """Build the app, queue its runs one at a time and serve it; returns the Blocks (its
-    `local_url` says where) after a Ctrl-C, or at once with `block=False`."""
+def launch(settings: AppSettings) -> Any:
+    """Build the app, queue its runs one at a time and serve it in the background; returns the
+    gradio.Blocks (`local_url` says where; `block_thread()` waits for Ctrl-C, `close()` stops)."""
     from factorflow.app.layout import build_app
 
     app = build_app(settings)
     app.queue(default_concurrency_limit=1, max_size=32)
-    app.launch(prevent_thread_lock=not block, **launch_kwargs(settings))
+    app.launch(prevent_thread_lock=True, **launch_kwargs(settings))
     return app

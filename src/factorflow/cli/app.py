@@ -26,6 +26,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from factorflow.app.server import AppSettings, import_gradio, launch
 
     try:
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         device=args.device,
     )
-    print(f"factorflow app: serving on http://{args.host}:{args.port} (Ctrl-C stops it)")
-    launch(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up checks
+    app = launch(settings)
+    print(f"factorflow app: serving on {app.local_url} (Ctrl-C stops it)")
+    app.block_thread()
     return 0
