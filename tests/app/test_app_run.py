@@ -138,3 +138,11 @@ def test_benchmark_on_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         run_benchmark(tmp_path / "run", data, 0, [], settings)
     with pytest.raises(InputError, match="not a `factorflow synth` dataset"):
         run_benchmark(tmp_path / "run", tmp_path, 2, [], settings)
+
+
+def test_output_folders_are_pruned(tmp_path: Path) -> None:
+    made = [app_run.new_output_dir(tmp_path, "run", keep=3) for _ in range(5)]
+    assert sorted(tmp_path.iterdir()) == sorted(made[-3:])
+    (tmp_path / "synth64").mkdir()
+    app_run.new_output_dir(tmp_path, "run", keep=3)
+    assert (tmp_path / "synth64").is_dir()

@@ -7,12 +7,11 @@ folder. Returns the report's Markdown tables and its contact sheet.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factorflow.app.run import Progress, motion_overrides
+from factorflow.app.run import Progress, motion_overrides, new_output_dir
 from factorflow.app.server import AppSettings
 from factorflow.app.sources import saved_config
 from factorflow.app.validate import InputError
@@ -65,7 +64,7 @@ def run_benchmark(
         if not (root / "meta.json").is_file():
             raise InputError(f"data {root}: not a `factorflow synth` dataset (no meta.json)")
     progress(0.2, f"evaluating on {pairs} pairs (judges, methods, probes)")
-    out = settings.workdir / f"bench-{uuid.uuid4().hex[:12]}" / "report.json"
+    out = new_output_dir(settings.workdir, "bench") / "report.json"
     report = evaluate(
         model,
         root,

@@ -58,6 +58,19 @@ class RunResult:
     seconds: float
 
 
+def new_output_dir(workdir: Path, kind: str, keep: int = 8) -> Path:
+    """A fresh workdir/KIND-xxxx folder; older ones beyond the `keep` newest are removed (Gradio
+    serves copies from its own cache, so the app's work folder stays small)."""
+    import shutil
+
+    old = sorted(workdir.glob(f"{kind}-*"), key=lambda p: p.stat().st_mtime)
+    for path in old[: max(0, len(old) - keep + 1)]:
+        shutil.rmtree(path, ignore_errors=True)
+    out = workdir / f"{kind}-{uuid.uuid4().hex[:12]}"
+    out.mkdir(parents=True)
+    return out
+
+
 def _stage(progress: Progress, name: str) -> None:
     progress(STAGES[name], name)
 
@@ -115,7 +128,7 @@ def run_reenactment(
     )
     _stage(progress, "writing the video")
     shown = result.side_by_side if request.side_by_side else result.frames
-    out = settings.workdir / f"run-{uuid.uuid4().hex[:12]}"
+    out = new_output_dir(settings.workdir, "run")
     name = f"{Path(str(request.target)).stem}_says_{driver_path.stem}"
     video = write_clip(out / f"{name}.mp4", shown, fps, audio_from=driver_path)
     download = video if request.fmt == "mp4" else write_clip(out / f"{name}.gif", shown, fps)

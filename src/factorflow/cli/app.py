@@ -27,6 +27,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import tempfile
 
     from factorflow.app.server import AppSettings, import_gradio, launch
 
@@ -37,16 +38,18 @@ def run(args: argparse.Namespace) -> int:
     for path in args.checkpoint:
         if not path.exists():
             raise CLIError(f"--checkpoint {path} does not exist")
-    settings = AppSettings(
-        host=args.host,
-        port=args.port,
-        checkpoints=tuple(args.checkpoint),
-        max_upload_mb=args.max_upload_mb,
-        max_seconds=args.max_seconds,
-        device=args.device,
-    )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up checks
-    app = launch(settings)
-    print(f"factorflow app: serving on {app.local_url} (Ctrl-C stops it)")
-    app.block_thread()
+    with tempfile.TemporaryDirectory(prefix="factorflow-app-") as workdir:
+        settings = AppSettings(
+            host=args.host,
+            port=args.port,
+            checkpoints=tuple(args.checkpoint),
+            max_upload_mb=args.max_upload_mb,
+            max_seconds=args.max_seconds,
+            device=args.device,
+            workdir=Path(workdir),
+        )
+        app = launch(settings)
+        print(f"factorflow app: serving on {app.local_url} (Ctrl-C stops it)")
+        app.block_thread()
     return 0
