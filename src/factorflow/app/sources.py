@@ -48,7 +48,7 @@ def saved_config(path: Path) -> dict:
 
 def use_time_keys(path: Path) -> tuple[str, ...]:
     """The keys a trained model takes at use time (e.g. af.motion)."""
-    from factorflow.models.registry import spec
+    from factorflow.registry import spec
 
     return spec(saved_config(path)["model"]).use_time_keys
 
