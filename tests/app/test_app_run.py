@@ -130,7 +130,18 @@ def test_benchmark_on_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("factorflow.metrics.evaluate.leakage", lambda *a: {})
     monkeypatch.setattr("factorflow.metrics.evaluate.information", lambda *a: {})
     fast = {"judge_steps": 20, "word_steps": 20, "likelihood_frames": 16, "noise_draws": 1}
-    result = run_benchmark(tmp_path / "run", data, 4, ["copy-target"], settings, **fast)
+    said: list[tuple[float, str]] = []
+    result = run_benchmark(
+        tmp_path / "run",
+        data,
+        4,
+        ["copy-target"],
+        settings,
+        progress=lambda f, w: said.append((f, w)),
+        **fast,
+    )
+    assert any("training the judges" in what for _, what in said)  # evaluate's own steps
+    assert [f for f, _ in said] == sorted(f for f, _ in said) and said[-1] == (1.0, "done")
     assert "| af |" in result.markdown and "| copy-target |" in result.markdown
     assert result.sheet.read_bytes()[:4] == b"\x89PNG" and result.report.is_file()
     assert set(result.summary) >= {"psnr_mask", "word_accuracy_ratio", "opening_corr"}

@@ -7,6 +7,9 @@ folder. Returns the report's Markdown tables and its contact sheet.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,29 @@ class BenchmarkResult:
     sheet: Path  # contact sheet PNG: driver | target | ground truth | each method
     report: Path  # the JSON report
     summary: dict[str, Any]  # the model's row of the methods table
+
+
+@contextlib.contextmanager
+def logged_progress(progress: Progress, start: float, stop: float) -> Iterator[None]:
+    """`evaluate` reports its steps by logging ("training the judges", "reenacting 8 pairs with
+    af (1/3)", ...): while it runs, each message becomes the progress text, and the bar moves a
+    third of the way left towards `stop`."""
+    logger = logging.getLogger("factorflow.metrics")
+    done = [start]
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            done[0] += (stop - done[0]) / 3
+            progress(done[0], record.getMessage())
+
+    handler, level = Forward(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def demo_data(size: int, settings: AppSettings, progress: Progress) -> Path:
@@ -63,18 +89,19 @@ def run_benchmark(
         root = Path(str(data).strip())
         if not (root / "meta.json").is_file():
             raise InputError(f"data {root}: not a `factorflow synth` dataset (no meta.json)")
-    progress(0.2, f"evaluating on {pairs} pairs (judges, methods, probes)")
+    progress(0.2, f"evaluating on {pairs} pairs")
     out = new_output_dir(settings.workdir, "bench") / "report.json"
-    report = evaluate(
-        model,
-        root,
-        baselines=list(baselines),
-        pairs=int(pairs),
-        device=settings.device,
-        out=out,
-        overrides=overrides,
-        **evaluate_kwargs,
-    )
+    with logged_progress(progress, 0.2, 0.95):
+        report = evaluate(
+            model,
+            root,
+            baselines=list(baselines),
+            pairs=int(pairs),
+            device=settings.device,
+            out=out,
+            overrides=overrides,
+            **evaluate_kwargs,
+        )
     progress(1.0, "done")
     return BenchmarkResult(
         markdown=out.with_suffix(".md").read_text(),
