@@ -181,14 +181,17 @@ def test_bad_uploads_show_an_error(visit: Visit, media: dict, tmp_path: Path) ->
     visit.page.wait_for_selector("text=exceed the maximum allowed size", timeout=30_000)
 
 
-def test_a_bundled_example_fills_the_inputs(visit: Visit) -> None:
+def test_bundled_examples_fill_the_inputs(visit: Visit) -> None:
     from factorflow.app.sources import examples
 
-    if not examples():
+    bundled = examples()
+    if not bundled:
         pytest.skip("no bundled example clips installed")
-    visit.page.get_by_text(examples()[0].name).click()
-    visit.page.wait_for_selector("#driver video", timeout=30_000)
-    visit.page.wait_for_selector("#target-image img, #target-video video", timeout=30_000)
+    for example in bundled[:3]:
+        visit.page.get_by_text(example.name).click()
+        visit.page.wait_for_selector("#driver video", timeout=30_000)
+        shown = "#target-video video" if example.target.suffix == ".mp4" else "#target-image img"
+        visit.page.wait_for_selector(shown, state="visible", timeout=30_000)
 
 
 def _screenshot(page: Any, out: Path) -> None:

@@ -66,7 +66,7 @@ def test_a_clip_without_a_face_is_named(media, models, tmp_path: Path) -> None:
     noise = np.random.default_rng(0).integers(0, 255, (4, 144, 176, 3), dtype=np.uint8)
     write_video(tmp_path / "static.mp4", noise, 25.0)
     request = RunRequest(media["target"], tmp_path / "static.mp4", REAL_AF)
-    with pytest.raises(ValueError, match="no face found in driver"):
+    with pytest.raises(InputError, match=r"no face found in driver .*static\.mp4"):
         run_reenactment(request, AppSettings(workdir=tmp_path), models)
 
 

@@ -110,8 +110,8 @@ def build_app(settings: AppSettings) -> Any:
         gr.Markdown(INTRO)
         with gr.Tab("Reenact"):
             with gr.Row(equal_height=True):
-                with gr.Column():
-                    with gr.Tab("target: photo"):
+                with gr.Column(), gr.Tabs() as target_tabs:
+                    with gr.Tab("target: photo", id="photo"):
                         target_image = gr.Image(
                             label="target face (photo)",
                             type="filepath",
@@ -119,7 +119,7 @@ def build_app(settings: AppSettings) -> Any:
                             sources=["upload", "webcam"],
                             elem_id="target-image",
                         )
-                    with gr.Tab("target: video"):
+                    with gr.Tab("target: video", id="video"):
                         target_video = gr.Video(
                             label="target face (video)", sources=["upload"], elem_id="target-video"
                         )
@@ -171,6 +171,14 @@ def build_app(settings: AppSettings) -> Any:
             # A new target of one kind replaces the other: the run takes whichever is set.
             target_image.upload(lambda: None, outputs=target_video, queue=False)
             target_video.upload(lambda: None, outputs=target_image, queue=False)
+            # An example with a target video shows the video tab, one with a photo the photo tab.
+            for given, tab in ((target_image, "photo"), (target_video, "video")):
+                given.change(
+                    lambda value, tab=tab: gr.Tabs(selected=tab) if value else gr.Tabs(),
+                    given,
+                    target_tabs,
+                    queue=False,
+                )
             model.change(motion_update, model, motion, queue=False)
             run.click(
                 on_run,

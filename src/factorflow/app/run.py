@@ -103,8 +103,9 @@ def run_reenactment(
     models: ModelCache,
     progress: Progress = lambda fraction, what: None,
 ) -> RunResult:
-    """Validate the uploads, reenact, write the video(s), measure lip sync. Bad input raises
-    InputError; a face that cannot be found raises the pipeline's ValueError naming the clip."""
+    """Validate the uploads, reenact, write the video(s), measure lip sync. Bad input (a file
+    that is not what it should be, too large or long or small, a clip without a face) raises
+    InputError with one line naming the file."""
     from factorflow.reenact.media import write_clip
     from factorflow.reenact.realvideo import reenact_video
 
@@ -123,9 +124,13 @@ def run_reenactment(
         STAGES["writing the video"],
         "pasting the mouth back",
     )
-    result = reenact_video(
-        model, config, driver, target, fps=fps, device=models.device, progress=paste
-    )
+    try:
+        result = reenact_video(
+            model, config, driver, target, fps=fps, device=models.device, progress=paste
+        )
+    except ValueError as exc:  # e.g. "no face found in driver (checked 12 frames)"
+        names = f"driver {driver_path.name}, target {Path(str(request.target)).name}"
+        raise InputError(f"{exc} ({names})") from None
     _stage(progress, "writing the video")
     shown = result.side_by_side if request.side_by_side else result.frames
     out = new_output_dir(settings.workdir, "run")
