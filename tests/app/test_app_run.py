@@ -88,7 +88,7 @@ def test_a_model_without_motion_modes(tmp_path: Path) -> None:
 
     config = load_config("tiny", ["model=glow"])
     net = build_model(config)
-    ckpt.save(tmp_path, 1, net, torch.optim.Adam(net.parameters()), to_dict(config))
+    ckpt.save(tmp_path, 1, net, None, to_dict(config))
     assert motion_overrides(tmp_path, "r") == ()
     with pytest.raises(InputError, match="takes no motion mode"):
         motion_overrides(tmp_path, "residual")
@@ -124,7 +124,7 @@ def test_benchmark_on_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     net = build_model(config)
     frames = load_clips(SynthMeta.load(data), "train").frames.flatten(0, 1)[:32]
     net.flow.initialize(dequantize(frames, config.flow.n_bits, None))
-    ckpt.save(tmp_path / "run", 1, net, torch.optim.Adam(net.parameters()), to_dict(config))
+    ckpt.save(tmp_path / "run", 1, net, None, to_dict(config))
     settings = AppSettings(workdir=tmp_path / "work")
     # The information estimates take most of evaluate's time; tests/metrics covers them.
     monkeypatch.setattr("factorflow.metrics.evaluate.leakage", lambda *a: {})
