@@ -55,16 +55,30 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1; while it runs, any connection this process opens
+    to another address is refused and recorded (no analytics, version check or hub call)."""
     from factorflow.app.server import AppSettings, launch
 
     # A 1 MB upload limit: the test's own files are smaller, `big.mp4` is not.
     settings = AppSettings(
         port=_free_port(), workdir=tmp_path_factory.mktemp("app"), max_upload_mb=1
     )
-    app = launch(settings)
-    assert urlparse(app.local_url).hostname == "127.0.0.1"
-    yield app.local_url
-    app.close()
+    outside: list[str] = []
+    connect = socket.socket.connect
+
+    def local_only(sock: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            outside.append(str(address))
+            raise OSError(f"test: no connection outside 127.0.0.1 ({address})")
+        connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", local_only)
+        app = launch(settings)
+        assert urlparse(app.local_url).hostname == "127.0.0.1"
+        yield app.local_url
+        app.close()
+    assert not outside, f"the app connected outside 127.0.0.1: {outside}"
 
 
 @pytest.fixture(scope="module")
