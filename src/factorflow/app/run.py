@@ -75,7 +75,7 @@ def _stage(progress: Progress, name: str) -> None:
     progress(STAGES[name], name)
 
 
-def _frames(progress: Progress, start: float, stop: float, what: str):
+def _per_frame(progress: Progress, start: float, stop: float, what: str):
     """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame."""
 
     def wrap(items: Iterable, total: int) -> Iterator:
@@ -115,10 +115,11 @@ def run_reenactment(
     _stage(progress, "reading the uploads")
     driver, fps, driver_path = validate.driver_clip(request.driver, settings)
     target = validate.target_face(request.target, settings)
+    target_path = Path(str(request.target))
     _stage(progress, "loading the model")
     model, config = models.get(request.model, motion_overrides(request.model, request.motion))
     _stage(progress, "finding faces and reenacting")
-    paste = _frames(
+    paste = _per_frame(
         progress,
         STAGES["pasting the mouth back"],
         STAGES["writing the video"],
@@ -129,12 +130,12 @@ def run_reenactment(
             model, config, driver, target, fps=fps, device=models.device, progress=paste
         )
     except ValueError as exc:  # e.g. "no face found in driver (checked 12 frames)"
-        names = f"driver {driver_path.name}, target {Path(str(request.target)).name}"
+        names = f"driver {driver_path.name}, target {target_path.name}"
         raise InputError(f"{exc} ({names})") from None
     _stage(progress, "writing the video")
     shown = result.side_by_side if request.side_by_side else result.frames
     out = new_output_dir(settings.workdir, "run")
-    name = f"{Path(str(request.target)).stem}_says_{driver_path.stem}"
+    name = f"{target_path.stem}_says_{driver_path.stem}"
     video = write_clip(out / f"{name}.mp4", shown, fps, audio_from=driver_path)
     download = video if request.fmt == "mp4" else write_clip(out / f"{name}.gif", shown, fps)
     _stage(progress, "measuring lip sync")
