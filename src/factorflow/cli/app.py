@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factorflow.cli.main import CLIError
+from factorflow.cli.main import CLIError, check_device
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from factorflow.app.server import AppSettings, import_gradio, launch
 
+    check_device(args.device)
     try:
         import_gradio()
     except ImportError as exc:

@@ -39,7 +39,7 @@ COMMANDS = {
 LOST_PEER = ("Connection reset", "Connection closed", "gloo", "NCCL", "Broken pipe", "timed out")
 
 # Commands that may run MediaPipe (real video): its C++ logging (glog/absl) is silenced.
-REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo")
+REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo", "app")
 
 
 class CLIError(ValueError):
