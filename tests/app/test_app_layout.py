@@ -51,3 +51,17 @@ def test_command_line() -> None:
     assert args.max_upload_mb == 200 and args.max_seconds == 60
     args = build_parser().parse_args(["app", "--port", "9000", "--checkpoint", "runs/a", "runs/b"])
     assert args.port == 9000 and args.checkpoint == [Path("runs/a"), Path("runs/b")]
+
+
+def test_a_busy_port_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    from factorflow.cli.main import main
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["app", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port} (Address already in use)" in err
+    assert main(["app", "--checkpoint", "no/such/run"]) == 2
+    assert "--checkpoint no/such/run does not exist" in capsys.readouterr().err

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.checkpoint:
         if not path.exists():
             raise CLIError(f"--checkpoint {path} does not exist")
+    _check_listen(args.host, args.port)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up checks
     with tempfile.TemporaryDirectory(prefix="factorflow-app-") as workdir:
         settings = AppSettings(
@@ -54,3 +55,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"factorflow app: serving on {app.local_url} (Ctrl-C stops it)")
         app.block_thread()
     return 0
+
+
+def _check_listen(host: str, port: int) -> None:
+    """A CLIError when nothing could listen on host:port (in use, or not this machine's)."""
+    import os
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CLIError(f"cannot serve on {host}:{port} ({reason}): choose another --port") from None
