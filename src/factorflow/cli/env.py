@@ -6,7 +6,16 @@ import argparse
 import importlib.metadata as md
 import platform
 
-EXTRAS = ["av", "mediapipe", "opencv-contrib-python", "tensorboard", "normflows", "scikit-video"]
+EXTRAS = [
+    "av",
+    "mediapipe",
+    "opencv-contrib-python",
+    "tensorboard",
+    "normflows",
+    "scikit-video",
+    "gradio",  # the app extra
+    "playwright",  # drives the system Chromium in the app's browser test
+]
 CORE = ["torch", "numpy", "pyyaml", "safetensors", "pillow", "tqdm"]
 
 

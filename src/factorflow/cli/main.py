@@ -32,6 +32,7 @@ COMMANDS = {
     "evaluate": "Metrics and baselines on the synthetic test split.",
     "demo": "The main job on the built-in default.",
     "env": "Versions of Python, torch, factorflow and optional extras.",
+    "app": "A local web app (offline): target face + driving clip in, reenacted video out.",
 }
 
 
@@ -39,7 +40,7 @@ COMMANDS = {
 LOST_PEER = ("Connection reset", "Connection closed", "gloo", "NCCL", "Broken pipe", "timed out")
 
 # Commands that may run MediaPipe (real video): its C++ logging (glog/absl) is silenced.
-REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo")
+REAL_VIDEO_COMMANDS = ("prepare", "reenact", "demo", "app")
 
 
 class CLIError(ValueError):

@@ -1,0 +1,199 @@
+"""The run handler: uploads in, the reenacted video, its lip-sync figures and a plot out.
+
+Plain Python (no Gradio): `layout` wires it to the page, tests call it directly. The stages are
+the real-video pipeline's (`reenact.realvideo.reenact_video`), reported through `progress`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factorflow.app import validate
+from factorflow.app.server import AppSettings
+from factorflow.app.sources import ModelCache, use_time_keys
+from factorflow.app.validate import InputError
+
+# progress(fraction done in [0, 1], what is happening)
+Progress = Callable[[float, str], None]
+MOTIONS = ("r", "residual")
+FORMATS = ("mp4", "gif")
+# Where each stage starts on the progress bar; pasting back runs from 0.45 to 0.8, frame by frame.
+STAGES = {
+    "reading the uploads": 0.0,
+    "loading the model": 0.1,
+    "finding faces and reenacting": 0.15,
+    "pasting the mouth back": 0.45,
+    "writing the video": 0.8,
+    "measuring lip sync": 0.9,
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    target: str | Path | None  # image or video
+    driver: str | Path | None  # video
+    model: Path  # a shipped model or a run folder
+    motion: str = "r"  # af.motion, for models that take it
+    side_by_side: bool = False  # driver | target | result
+    fmt: str = "mp4"  # of the download
+
+
+@dataclass
+class RunResult:
+    video: Path  # mp4 played in the page
+    download: Path  # mp4 or gif, as asked
+    frames: int
+    fps: float
+    metrics: dict[str, Any]
+    driver_opening: np.ndarray  # [T] inner-lip opening per frame (NaN: no face)
+    output_opening: np.ndarray
+    plot: Path
+    seconds: float
+
+
+def new_output_dir(workdir: Path, kind: str, keep: int = 8) -> Path:
+    """A fresh workdir/KIND-xxxx folder; older ones beyond the `keep` newest are removed (Gradio
+    serves copies from its own cache, so the app's work folder stays small)."""
+    import shutil
+
+    old = sorted(workdir.glob(f"{kind}-*"), key=lambda p: p.stat().st_mtime)
+    for path in old[: max(0, len(old) - keep + 1)]:
+        shutil.rmtree(path, ignore_errors=True)
+    out = workdir / f"{kind}-{uuid.uuid4().hex[:12]}"
+    out.mkdir(parents=True)
+    return out
+
+
+def _stage(progress: Progress, name: str) -> None:
+    progress(STAGES[name], name)
+
+
+def _per_frame(progress: Progress, start: float, stop: float, what: str):
+    """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame."""
+
+    def wrap(items: Iterable, total: int) -> Iterator:
+        for i, item in enumerate(items):
+            progress(start + (stop - start) * i / max(total, 1), f"{what} ({i + 1}/{total})")
+            yield item
+
+    return wrap
+
+
+def motion_overrides(model: Path, motion: str) -> tuple[str, ...]:
+    """The use-time keys for a motion mode: af.motion when the model takes it."""
+    if motion not in MOTIONS:
+        raise InputError(f"motion {motion!r}: choose one of {', '.join(MOTIONS)}")
+    if "af.motion" in use_time_keys(model):
+        return (f"af.motion={motion}",)
+    if motion != "r":
+        raise InputError(f"model {model.name} takes no motion mode: choose r")
+    return ()
+
+
+def run_reenactment(
+    request: RunRequest,
+    settings: AppSettings,
+    models: ModelCache,
+    progress: Progress = lambda fraction, what: None,
+) -> RunResult:
+    """Validate the uploads, reenact, write the video(s), measure lip sync. Bad input (a file
+    that is not what it should be, too large or long or small, a clip without a face) raises
+    InputError with one line naming the file."""
+    from factorflow.reenact.media import write_clip
+    from factorflow.reenact.realvideo import reenact_video
+
+    if request.fmt not in FORMATS:
+        raise InputError(f"format {request.fmt!r}: choose one of {', '.join(FORMATS)}")
+    start = time.perf_counter()
+    _stage(progress, "reading the uploads")
+    driver, fps, driver_path = validate.driver_clip(request.driver, settings)
+    target = validate.target_face(request.target, settings)
+    target_path = Path(str(request.target))
+    _stage(progress, "loading the model")
+    model, config = models.get(request.model, motion_overrides(request.model, request.motion))
+    _stage(progress, "finding faces and reenacting")
+    paste = _per_frame(
+        progress,
+        STAGES["pasting the mouth back"],
+        STAGES["writing the video"],
+        "pasting the mouth back",
+    )
+    try:
+        result = reenact_video(
+            model, config, driver, target, fps=fps, device=models.device, progress=paste
+        )
+    except ValueError as exc:  # e.g. "no face found in driver (checked 12 frames)"
+        names = f"driver {driver_path.name}, target {target_path.name}"
+        raise InputError(f"{exc} ({names})") from None
+    _stage(progress, "writing the video")
+    shown = result.side_by_side if request.side_by_side else result.frames
+    out = new_output_dir(settings.workdir, "run")
+    name = f"{target_path.stem}_says_{driver_path.stem}"
+    video = write_clip(out / f"{name}.mp4", shown, fps, audio_from=driver_path)
+    download = video if request.fmt == "mp4" else write_clip(out / f"{name}.gif", shown, fps)
+    _stage(progress, "measuring lip sync")
+    metrics, driver_opening, output_opening = lip_sync(driver, result, target)
+    from factorflow.app.plot import opening_plot
+
+    plot = opening_plot(driver_opening, output_opening, fps, out / "opening.png")
+    progress(1.0, "done")
+    return RunResult(
+        video=video,
+        download=download,
+        frames=len(shown),
+        fps=fps,
+        metrics=metrics,
+        driver_opening=driver_opening,
+        output_opening=output_opening,
+        plot=plot,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The real-video pipeline's lip-sync figures, and the driver's and output's inner-lip
+    opening per frame (MediaPipe landmarks; NaN where the output shows no face)."""
+    from factorflow.data.prepare import detect_landmarks
+    from factorflow.data.prepare.landmarks import inner_lip_opening
+    from factorflow.reenact.realvideo import lip_sync_metrics
+
+    metrics = lip_sync_metrics(driver, result, target)
+    output = inner_lip_opening(detect_landmarks(result.frames))
+    return metrics, inner_lip_opening(result.driver_track.landmarks), output
+
+
+# Labels of the lip-sync figures, in the order shown; other keys follow under their own names.
+FIGURES = {
+    "opening_corr": "mouth opening correlation, driver vs output (r)",
+    "target_opening_corr": "the same for the untouched target (no-reenactment floor)",
+    "driver_opening_range": "driver's opening range",
+    "output_opening_range": "output's opening range",
+    "identity_shift_iod": "non-mouth landmark shift (inter-ocular distances)",
+    "psnr_outside_mouth": "PSNR outside the mouth vs target (dB)",
+    "output_face_found": "output frames with a face found",
+    "frames": "frames",
+}
+
+
+def figures_markdown(result: RunResult) -> str:
+    """The lip-sync figures as a two-column Markdown table."""
+    m = result.metrics
+    rows = [f"| {label} | {_fmt(m[k])} |" for k, label in FIGURES.items() if k in m]
+    rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES]
+    head = f"**{result.frames} frames at {result.fps:.3g} fps in {result.seconds:.1f} s**\n\n"
+    return head + "| lip-sync figure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " - ".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return "n/a" if not np.isfinite(value) else f"{value:.3f}"
+    return str(value)
