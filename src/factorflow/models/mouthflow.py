@@ -32,7 +32,24 @@ from factorflow.flows.glow import Glow, GlowConfig
 
 log = logging.getLogger(__name__)
 
-GRAY = 0.0  # value (in [-0.5, 0.5]) that blanks the interior of the warped crop
+INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
+SPREAD = 0.15  # a normalised crop: per-channel mean 0, standard deviation SPREAD
+
+
+def crop_stats(own: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-channel mean and standard deviation of the target's own crop."""
+    return own.mean((2, 3), keepdim=True), own.std((2, 3), keepdim=True).clamp_min(0.02)
+
+
+def normalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
+    """Colour-normalise by the target's own crop: the flow sees every face in one colour range."""
+    mean, std = stats
+    return ((x - mean) / std * SPREAD).clamp(-0.5, 0.5)
+
+
+def denormalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
+    mean, std = stats
+    return (x / SPREAD * std + mean).clamp(-0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,7 @@ class MouthFlowConfig:
     n_bits: int = 5
     rec_weight: float = 20.0  # weight of the cross-frame reconstruction (per-pixel L1, x [-.5,.5])
     mouth_weight: float = 4.0  # extra weight of reconstruction errors inside the new mouth
+    temperature: float = 0.5  # how much of the target's own latent deviation a decode keeps
 
 
 class CondNet(nn.Module):
@@ -68,8 +86,8 @@ class CondNet(nn.Module):
 
 
 def blank(image: Tensor, mask: Tensor) -> Tensor:
-    """The crop with its (new) mouth interior replaced by GRAY, so the flow paints it."""
-    return image * (1 - mask) + GRAY * mask
+    """The crop with its (new) mouth interior filled dark: the flow paints it from there."""
+    return image * (1 - mask) + INTERIOR * mask
 
 
 class MouthFlow(nn.Module):
@@ -107,6 +125,11 @@ class MouthFlow(nn.Module):
         geometry), new_mask, target (frame j); images in [-0.5, 0.5], masks 0/1."""
         c = self.config
         bins = 2.0**c.n_bits
+        stats = crop_stats(batch["own"])
+        batch = {
+            **batch,
+            **{k: normalise(batch[k], stats) for k in ("own", "warped", "target")},
+        }
         target = batch["target"]
         quant = torch.floor((target + 0.5) * bins).clamp(0, bins - 1) / bins - 0.5
         noise = torch.rand(target.shape, generator=generator, device=target.device) / bins
@@ -121,12 +144,57 @@ class MouthFlow(nn.Module):
         rec = ((decoded - target).abs() * weight).mean((1, 2, 3))
         return {"bpd": bpd, "rec": rec, "loss": bpd + c.rec_weight * rec}
 
+    def standardise(self, x: Tensor, cond: list[Tensor]) -> list[Tensor]:
+        """x -> its latents as deviations from the conditional prior, eps_l = (z_l - mu_l) / sigma_l
+        (finest first): what of x its condition does not predict."""
+        glow = self.glow
+        zs, _, kept = glow.encode(x, cond)
+        eps = []
+        for level in range(len(zs) - 1):
+            prior_in = glow._prior_input(level, kept[level], cond)
+            mean, logstd = glow.split_priors[level].params(zs[level], prior_in)
+            eps.append((zs[level] - mean) * torch.exp(-logstd))
+        mean, logstd = glow._top_params(x.shape[0], cond)
+        eps.append((zs[-1] - mean) * torch.exp(-logstd))
+        return eps
+
+    def compose(self, eps: list[Tensor], cond: list[Tensor], temperature: float) -> Tensor:
+        """Deviations `eps` (scaled by `temperature`) around the prior of `cond` -> image."""
+        glow = self.glow
+        levels = len(eps)
+        mean, logstd = glow._top_params(eps[-1].shape[0], cond)
+        zs: list[Tensor] = [None] * levels  # type: ignore[list-item]
+        zs[-1] = mean + torch.exp(logstd) * temperature * eps[-1]
+        h = zs[-1]
+        for level in range(levels - 2, -1, -1):
+            h, _ = glow.levels[level + 1].inverse(h, glow._level_cond(cond, level + 1))
+            prior_in = glow._prior_input(level, h, cond)
+            mean, logstd = glow.split_priors[level].params(h, prior_in)
+            zs[level] = mean + torch.exp(logstd) * temperature * eps[level]
+            h = torch.cat([h, zs[level]], dim=1)
+        h, _ = glow.levels[0].inverse(h, glow._level_cond(cond, 0))
+        return h
+
     @torch.no_grad()
-    def paint(self, own: Tensor, own_mask: Tensor, warped: Tensor, new_mask: Tensor) -> Tensor:
-        """Encode under the target's own geometry, decode under the new one -> [B,3,S,S]."""
-        zs = self.glow.encode(own, self.condition(own, own_mask)).zs
-        out, _ = self.glow.inverse(zs, self.condition(warped, new_mask))
-        return out.clamp(-0.5, 0.5)
+    def paint(
+        self,
+        own: Tensor,
+        own_mask: Tensor,
+        warped: Tensor,
+        new_mask: Tensor,
+        temperature: float | None = None,
+    ) -> Tensor:
+        """Encode under the target's own geometry, decode under the new one -> [B,3,S,S].
+
+        The target's latents are carried as deviations from its conditional prior, scaled by
+        `temperature` (default: the config's): 0 decodes the new geometry's prior mode, 1 keeps
+        all of the target's own deviation."""
+        tau = self.config.temperature if temperature is None else temperature
+        stats = crop_stats(own)
+        own, warped = normalise(own, stats), normalise(warped, stats)
+        eps = self.standardise(own, self.condition(own, own_mask))
+        out = self.compose(eps, self.condition(warped, new_mask), tau)
+        return denormalise(out.clamp(-0.5, 0.5), stats)
 
     def painter(self):
         """A `mouthrender.Painter` over uint8 crop batches. The encoding of a crop seen before
@@ -140,18 +208,23 @@ class MouthFlow(nn.Module):
             keys = [own[i].tobytes() + own_mask[i].tobytes() for i in range(len(own))]
             todo = [i for i, k in enumerate(keys) if k not in cache]
             if todo:
-                zs = self.glow.encode(
-                    img(own[todo]), self.condition(img(own[todo]), msk(own_mask[todo]))
-                ).zs
+                x = img(own[todo])
+                stats = crop_stats(x)
+                x = normalise(x, stats)
+                eps = self.standardise(x, self.condition(x, msk(own_mask[todo])))
                 if len(cache) > 256:
                     cache.clear()
                 for n, i in enumerate(todo):
-                    cache[keys[i]] = [z[n : n + 1] for z in zs]
-            zs = [
-                torch.cat([cache[k][level] for k in keys]) for level in range(len(self.glow.levels))
+                    cache[keys[i]] = ([e[n : n + 1] for e in eps], [s[n : n + 1] for s in stats])
+            eps = [
+                torch.cat([cache[k][0][lv] for k in keys]) for lv in range(len(self.glow.levels))
             ]
-            out, _ = self.glow.inverse(zs, self.condition(img(warped), msk(new_mask)))
-            out = ((out.clamp(-0.5, 0.5) + 0.5) * 255).round().byte()
+            stats = tuple(torch.cat([cache[k][1][i] for k in keys]) for i in range(2))
+            cond = self.condition(normalise(img(warped), stats), msk(new_mask))
+            out = denormalise(
+                self.compose(eps, cond, self.config.temperature).clamp(-0.5, 0.5), stats
+            )
+            out = ((out + 0.5) * 255).round().byte()
             return out.permute(0, 2, 3, 1).numpy()
 
         return run

@@ -31,6 +31,8 @@ from factorflow.reenact.mouthwarp import (
 Painter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 CROP_SIDE_IOD = 1.3  # crop side in inter-ocular distances
 CROP_DOWN_IOD = 0.12  # crop centre below the mouth centre
+SHARPEN = 2.0  # unsharp-mask amount on the upsampled painted interior
+MIN_INTERIOR = 4  # crop pixels of mouth interior below which the flow is not run
 
 
 @dataclass
@@ -86,10 +88,12 @@ class MouthRenderer:
     def render_many(self, items: list[tuple]) -> list[Rendered]:
         """Frames [(frame, landmarks, to_canonical, delta), ...]: the flow runs once on them all."""
         jobs = [self.prepare(*item) for item in items]
-        if self.painter is not None and jobs:
-            stack = lambda name: np.stack([getattr(j, name) for j in jobs])  # noqa: E731
+        # A closed mouth has no interior to paint: the flow runs only where the mouth is open.
+        open_jobs = [j for j in jobs if j.new_mask is not None and j.new_mask.sum() >= MIN_INTERIOR]
+        if self.painter is not None and open_jobs:
+            stack = lambda name: np.stack([getattr(j, name) for j in open_jobs])  # noqa: E731
             painted = self.painter(stack("own"), stack("own_mask"), stack("new"), stack("new_mask"))
-            for job, crop in zip(jobs, painted, strict=True):
+            for job, crop in zip(open_jobs, painted, strict=True):
                 self.finish(job, crop)
         return [job.rendered for job in jobs]
 
@@ -127,10 +131,17 @@ class MouthRenderer:
         )
         inner = polygon_mask(job.dst[self.inner], (h, w), (y0, x0)).astype(np.float32)
         scale = max(1.0, 1.0 / np.sqrt(abs(np.linalg.det(job.crop_m[:, :2]))))
+        if scale > 1.2 and SHARPEN > 0:
+            # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
+            soft = cv2.GaussianBlur(back, (0, 0), 0.7 * scale).astype(np.float32)
+            back = np.clip(back + SHARPEN * (back - soft), 0, 255).astype(np.uint8)
         grow = int(round(scale))
         inner = cv2.dilate(inner, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         alpha = cv2.GaussianBlur(inner, (0, 0), 0.6 * scale)
-        alpha = np.where(covered, alpha, 0.0)[..., None]
+        # The mesh has a hole between the inner lips: the interior is pasted whether or not a
+        # triangle covers it, and joins the region that may differ from the target.
+        job.rendered.mask = covered | (alpha > 1e-3)
+        alpha = alpha[..., None]
         view[:] = np.clip(view * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
 
 

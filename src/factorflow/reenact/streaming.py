@@ -95,7 +95,7 @@ class VideoSink:
         if mp4:
             self._stream = self._out.add_stream("libx264", rate=rate)
             self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": "18", "preset": "veryfast"}
+            self._stream.options = {"crf": "18", "preset": "superfast"}
         else:
             self._stream = self._out.add_stream("gif", rate=rate)
             self._stream.pix_fmt = "rgb8"
