@@ -33,13 +33,13 @@ COLUMNS = (
 def real_af_figures(driver: Path, target: Path, max_frames: int | None) -> dict:
     """Today's 64x64 real-AF pipeline on the same pair, measured the same way."""
     from factorflow.data.prepare.align import inverse, warp
-    from factorflow.engine.trainer import load_model
+    from factorflow.models import load
     from factorflow.metrics.lipsync import LipSyncMeter
     from factorflow.reenact import streaming
     from factorflow.reenact.realvideo import mouth_mask, reenact_video
     from factorflow.reenact.tracking import FaceTracker
 
-    model, config = load_model(Path(__file__).parents[1] / "src/factorflow/assets/real-af")
+    model, config = load(Path(__file__).parents[1] / "src/factorflow/assets/real-af")
     d = np.stack(list(streaming.frames(driver, max_frames)))
     t = np.stack(list(streaming.frames(target, None if streaming.is_still(target) else len(d))))
     result = reenact_video(model, config, d, t, fps=streaming.fps_of(driver))
