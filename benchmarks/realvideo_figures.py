@@ -33,8 +33,8 @@ COLUMNS = (
 def real_af_figures(driver: Path, target: Path, max_frames: int | None) -> dict:
     """Today's 64x64 real-AF pipeline on the same pair, measured the same way."""
     from factorflow.data.prepare.align import inverse, warp
-    from factorflow.models import load
     from factorflow.metrics.lipsync import LipSyncMeter
+    from factorflow.models import load
     from factorflow.reenact import streaming
     from factorflow.reenact.realvideo import mouth_mask, reenact_video
     from factorflow.reenact.tracking import FaceTracker
