@@ -4,8 +4,8 @@
 2. The AF model: the checkpoint the project trained and ships (`assets/demo-af`, reproduced by
    `factorflow demo --train`), or a fresh training run with `--train`.
 3. `evaluate` against every baseline; a GIF of reenactments of held-out speakers.
-4. A real-video reenactment (a real talking clip driving a real face), when the real-face model
-   ships (`assets/real-af`).
+4. A real-video reenactment (a real talking clip driving real faces never trained on) with the
+   shipped mouth flow (`assets/mouthflow`).
 5. An HTML report collecting all of it: runs/demo/index.html.
 """
 
@@ -199,13 +199,15 @@ def run_demo(
         "heldout_gif": str(heldout_gif(model, data, out / "reenact_heldout.gif").name),
     }
     log.info("4/5 real-video reenactment")
-    real = ASSETS / "real-af"
-    if real.is_dir():
-        from factorflow.reenact.realvideo import real_demo
+    if (ASSETS / "mouthflow").is_dir():
+        from factorflow.reenact.mouthdemo import mouth_demo
 
-        artifacts.update(real_demo(real, out / "real"))
+        try:
+            artifacts.update(mouth_demo(out / "real"))
+        except (FileNotFoundError, ImportError) as exc:
+            log.warning("real-video step skipped: %s", exc)
     else:
-        log.warning("no real-face model shipped (%s): real-video step skipped", real)
+        log.warning("no real-face model shipped (%s): real-video step skipped", ASSETS)
     log.info("5/5 report")
     result = DemoResult(out, report, artifacts, time.time() - start)
     write_report(out, report, artifacts, run, result.seconds)

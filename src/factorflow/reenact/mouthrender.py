@@ -1,0 +1,164 @@
+"""Render one output frame: the target frame with its mouth moved by the driver's motion.
+
+1. Warp (native resolution): the mouth-and-chin region of the target frame is warped piecewise-
+   affinely so its mesh points go from where they are to the target's neutral plus the driver's
+   relative motion (`mouthwarp`). Outside the region every pixel is the target's.
+2. Mouth interior (the flow): a landmark-aligned crop of the lower face goes through the mouth
+   flow, encoded under the target's own geometry and decoded under the new one (the warped crop
+   and the new inner-lip mask are its condition); its output is pasted, feathered, between the new
+   inner lips, where a closed mouth has no pixels to warp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from factorflow.data.prepare.align import inverse, transform_points, warp
+from factorflow.reenact.mouthwarp import (
+    INNER_CONTOUR,
+    Region,
+    crop_matrix,
+    face_axes,
+    mouth_region,
+    piecewise_warp,
+    polygon_mask,
+)
+
+# painter(own crops, own inner masks, warped crops, new inner masks) -> crops: batches [B,S,S,...]
+Painter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+CROP_SIDE_IOD = 1.3  # crop side in inter-ocular distances
+CROP_DOWN_IOD = 0.12  # crop centre below the mouth centre
+SHARPEN = 2.0  # unsharp-mask amount on the upsampled painted interior
+MIN_INTERIOR = 4  # crop pixels of mouth interior below which the flow is not run
+
+
+@dataclass
+class Rendered:
+    frame: np.ndarray
+    box: tuple[int, int, int, int]  # y0, x0, y1, x1 of the pasted region
+    mask: np.ndarray  # bool [y1-y0, x1-x0]: pixels that may differ from the target's
+
+
+class MouthRenderer:
+    def __init__(self, neutral: np.ndarray, painter: Painter | None = None, crop_size: int = 48):
+        """`neutral`: the target's neutral landmarks [478, 2] in its canonical frame."""
+        self.neutral = neutral
+        self.region: Region = mouth_region(neutral)
+        self.painter = painter
+        self.crop_size = crop_size
+        self._lookup = {int(p): i for i, p in enumerate(self.region.points)}
+        self.inner = np.array([self._lookup[p] for p in INNER_CONTOUR])
+        centre, u, iod = face_axes(neutral)
+        v = np.array([-u[1], u[0]])
+        self.crop_centre = centre + CROP_DOWN_IOD * iod * v
+
+    def geometry(self, landmarks: np.ndarray, to_canonical: np.ndarray, delta: np.ndarray):
+        """(src points, dst points) of the region in frame coordinates."""
+        pts = self.region.points
+        src = landmarks[pts].astype(np.float64)
+        back = inverse(to_canonical)
+        goal = transform_points(self.neutral[pts] + delta[pts], back)
+        dst = src + self.region.weights[:, None] * (goal - src)
+        return src, dst
+
+    def crop_transform(self, to_canonical: np.ndarray) -> np.ndarray:
+        back = inverse(to_canonical)
+        centre = transform_points(self.crop_centre[None], back)[0]
+        linear = back[:, :2]
+        scale = np.sqrt(abs(np.linalg.det(linear)))
+        u = linear @ np.array([1.0, 0.0]) / scale
+        _, _, iod = face_axes(self.neutral)
+        return crop_matrix(centre, u, CROP_SIDE_IOD * iod * scale, self.crop_size)
+
+    def render(
+        self, frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray, delta: np.ndarray
+    ) -> Rendered:
+        """One frame: warp, paint the interior (a batch of one), paste."""
+        job = self.prepare(frame, landmarks, to_canonical, delta)
+        if self.painter is not None:
+            painted = self.painter(
+                job.own[None], job.own_mask[None], job.new[None], job.new_mask[None]
+            )
+            self.finish(job, painted[0])
+        return job.rendered
+
+    def render_many(self, items: list[tuple]) -> list[Rendered]:
+        """Frames [(frame, landmarks, to_canonical, delta), ...]: the flow runs once on them all."""
+        jobs = [self.prepare(*item) for item in items]
+        # A closed mouth has no interior to paint: the flow runs only where the mouth is open.
+        open_jobs = [j for j in jobs if j.new_mask is not None and j.new_mask.sum() >= MIN_INTERIOR]
+        if self.painter is not None and open_jobs:
+            stack = lambda name: np.stack([getattr(j, name) for j in open_jobs])  # noqa: E731
+            painted = self.painter(stack("own"), stack("own_mask"), stack("new"), stack("new_mask"))
+            for job, crop in zip(open_jobs, painted, strict=True):
+                self.finish(job, crop)
+        return [job.rendered for job in jobs]
+
+    def prepare(
+        self, frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray, delta: np.ndarray
+    ) -> _Job:
+        src, dst = self.geometry(landmarks, to_canonical, delta)
+        patch, covered, (y0, x0) = piecewise_warp(frame, src, dst, self.region.triangles)
+        h, w = covered.shape
+        out = frame.copy()
+        view = out[y0 : y0 + h, x0 : x0 + w]
+        view[covered] = patch[covered]
+        job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst)
+        if self.painter is not None:
+            size = self.crop_size
+            job.crop_m = self.crop_transform(to_canonical)
+            job.own = warp(frame, job.crop_m, size)
+            job.new = warp(out, job.crop_m, size)
+            job.own_mask = polygon_mask(transform_points(src[self.inner], job.crop_m), (size, size))
+            job.new_mask = polygon_mask(transform_points(dst[self.inner], job.crop_m), (size, size))
+        return job
+
+    def finish(self, job: _Job, painted: np.ndarray) -> None:
+        """Paste the painted crop between the new inner lips, feathered, inside the region."""
+        import cv2
+
+        y0, x0, y1, x1 = job.rendered.box
+        h, w = y1 - y0, x1 - x0
+        covered = job.rendered.mask
+        view = job.rendered.frame[y0:y1, x0:x1]
+        shift = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
+        to_patch = shift_inverse(job.crop_m, shift)
+        back = cv2.warpAffine(
+            painted, to_patch, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
+        inner = polygon_mask(job.dst[self.inner], (h, w), (y0, x0)).astype(np.float32)
+        scale = max(1.0, 1.0 / np.sqrt(abs(np.linalg.det(job.crop_m[:, :2]))))
+        if scale > 1.2 and SHARPEN > 0:
+            # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
+            soft = cv2.GaussianBlur(back, (0, 0), 0.7 * scale).astype(np.float32)
+            back = np.clip(back + SHARPEN * (back - soft), 0, 255).astype(np.uint8)
+        grow = int(round(scale))
+        inner = cv2.dilate(inner, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        alpha = cv2.GaussianBlur(inner, (0, 0), 0.6 * scale)
+        # The mesh has a hole between the inner lips: the interior is pasted whether or not a
+        # triangle covers it, and joins the region that may differ from the target.
+        job.rendered.mask = covered | (alpha > 1e-3)
+        alpha = alpha[..., None]
+        view[:] = np.clip(view * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class _Job:
+    rendered: Rendered
+    dst: np.ndarray
+    crop_m: np.ndarray | None = None
+    own: np.ndarray | None = None
+    new: np.ndarray | None = None
+    own_mask: np.ndarray | None = None
+    new_mask: np.ndarray | None = None
+
+
+def shift_inverse(crop_m: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """crop -> patch affine, where patch pixel p is frame pixel p + (x0, y0)."""
+    back = inverse(crop_m)  # crop -> frame
+    back = back.copy()
+    back[:, 2] -= shift[:, 2]
+    return back

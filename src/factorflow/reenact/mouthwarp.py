@@ -1,0 +1,147 @@
+"""A landmark-driven warp of the lower face at the frame's own resolution.
+
+The region is the part of the face mesh around the mouth and chin (an ellipse about the mouth in
+inter-ocular units). Its mesh points move by the driver's motion, faded to zero towards the
+ellipse's edge, so the warp is the identity where the region meets the untouched frame. The
+region is cut into the Face Mesh's own triangles and warped piecewise-affinely in one
+`cv2.remap`; the hole between the inner lips (the mouth interior, which a closed mouth does not
+show) is what the mouth flow paints.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from factorflow.reenact.tracking import LEFT_EYE, RIGHT_EYE
+
+INNER_LIP_CONTOUR = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+INNER_LIP_LOWER = (324, 318, 402, 317, 14, 87, 178, 88, 95)
+INNER_CONTOUR = INNER_LIP_CONTOUR + INNER_LIP_LOWER
+OUTER_LIPS = (
+    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
+)  # fmt: skip
+MOUTH_CORNERS = (61, 291)
+# Ellipse about the mouth centre, in inter-ocular distances: half-width, up, down.
+REGION_AXES = (0.66, 0.34, 0.85)
+FADE = 0.6  # motion fades from full at radius 1 - FADE to zero at radius 1
+
+
+@functools.cache
+def mesh_triangles() -> np.ndarray:
+    """int [F, 3]: the triangles of MediaPipe's face mesh tessellation."""
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+
+    neighbours: dict[int, set[int]] = {}
+    for a, b in FACEMESH_TESSELATION:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    triangles = {
+        tuple(sorted((a, b, c)))
+        for a in neighbours
+        for b in neighbours[a]
+        for c in neighbours[a] & neighbours[b]
+    }
+    return np.array(sorted(triangles), np.int64)
+
+
+@dataclass(frozen=True)
+class Region:
+    """The warped region of one face: mesh points, their motion weights, triangles."""
+
+    points: np.ndarray  # int [P]: landmark indices in the region
+    weights: np.ndarray  # float [P]: 1 near the mouth, 0 on the region's edge
+    triangles: np.ndarray  # int [F, 3]: indices into `points`
+
+
+def face_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mouth centre, unit eye-line direction, inter-ocular distance) of landmarks [478, 2]."""
+    left = landmarks[list(LEFT_EYE)].mean(0)
+    right = landmarks[list(RIGHT_EYE)].mean(0)
+    iod = float(np.linalg.norm(right - left))
+    return landmarks[list(MOUTH_CORNERS)].mean(0), (right - left) / iod, iod
+
+
+def mouth_region(neutral: np.ndarray) -> Region:
+    """The region of a face given its neutral landmarks [478, 2] (any similarity frame)."""
+    centre, u, iod = face_axes(neutral[:468])
+    v = np.array([-u[1], u[0]])  # image down
+    rel = (neutral[:468] - centre) / iod
+    dx, dy = rel @ u, rel @ v
+    ax, up, down = REGION_AXES
+    radius = np.sqrt((dx / ax) ** 2 + (dy / np.where(dy < 0, up, down)) ** 2)
+    tri = mesh_triangles()
+    inside = radius <= 1.0
+    keep = tri[inside[tri].all(1)]
+    points = np.unique(keep)
+    lookup = np.full(468, -1)
+    lookup[points] = np.arange(len(points))
+    weight = np.clip((1.0 - radius[points]) / FADE, 0.0, 1.0)
+    weight = weight * weight * (3 - 2 * weight)  # smoothstep
+    return Region(points, weight, lookup[keep])
+
+
+def _affines(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle the affine [F, 2, 3] mapping dst corners to src corners; bool [F] valid."""
+    ones = np.ones((*dst.shape[:2], 1))
+    a = np.concatenate([dst, ones], -1)  # [F,3,3]
+    det = np.linalg.det(a)
+    ok = np.abs(det) > 1e-3
+    mats = np.zeros((len(src), 3, 2))
+    mats[ok] = np.linalg.solve(a[ok], src[ok])
+    return np.swapaxes(mats, 1, 2), ok
+
+
+def piecewise_warp(
+    image: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Warp `image` so that points `src` [P, 2] land on `dst` [P, 2], inside the triangles.
+
+    Returns (patch [h, w, C], covered bool [h, w], (y0, x0)): the warped pixels of the bounding
+    box of the dst triangles (clipped to the image) and which of them a triangle covers."""
+    import cv2
+
+    height, width = image.shape[:2]
+    lo = np.floor(dst.min(0)).astype(int) - 1
+    hi = np.ceil(dst.max(0)).astype(int) + 2
+    x0, y0 = max(lo[0], 0), max(lo[1], 0)
+    x1, y1 = min(hi[0], width), min(hi[1], height)
+    h, w = max(y1 - y0, 1), max(x1 - x0, 1)
+    ids = np.full((h, w), -1, np.int32)
+    shift = 4
+    local = np.round((dst - [x0, y0]) * (1 << shift)).astype(np.int32)
+    mats, ok = _affines(src[triangles], dst[triangles])
+    for k in np.flatnonzero(ok):
+        cv2.fillConvexPoly(ids, local[triangles[k]], int(k), lineType=cv2.LINE_8, shift=shift)
+    ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
+    covered = ids >= 0
+    m = mats[np.maximum(ids, 0)].astype(np.float32)  # [h,w,2,3]
+    map_x = np.where(covered, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
+    map_y = np.where(covered, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
+    patch = cv2.remap(
+        image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if patch.ndim == 2:
+        patch = patch[..., None]
+    return patch, covered, (y0, x0)
+
+
+def polygon_mask(points: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
+    """uint8 [H, W] 0/1 filled polygon of `points` [K, 2] (x, y) minus offset (y0, x0)."""
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    pts = np.round((points - [offset[1], offset[0]]) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 1, lineType=cv2.LINE_8, shift=4)
+    return mask
+
+
+def crop_matrix(centre: np.ndarray, u: np.ndarray, side: float, size: int) -> np.ndarray:
+    """Similarity [2, 3] frame -> a size x size crop of `side` pixels about `centre`, rotated so
+    the eye line `u` is horizontal."""
+    s = size / side
+    rot = np.array([[u[0], u[1]], [-u[1], u[0]]]) * s
+    t = np.array([size / 2 - 0.5, size / 2 - 0.5]) - rot @ centre
+    return np.concatenate([rot, t[:, None]], 1)

@@ -1,0 +1,144 @@
+"""Face tracking for reenactment at use time: landmarks of one chosen face per frame, streamed.
+
+`FaceTracker` wraps MediaPipe Face Mesh (the `faces` extra) and returns the landmarks of the
+`face`-th largest face (0: the largest) or None. `track_landmarks` runs it over an iterable of
+frames and keeps only the landmarks ([T, 478, 2] float32, NaN where no face), so memory grows by
+a few kB per frame, never by the frames themselves.
+
+`normalise` maps every frame's landmarks onto one canonical head pose with a similarity fitted to
+rigid points (eye corners, nose bridge and tip, forehead, temples): the mouth then moves in the
+canonical frame while the head's motion is removed. `neutral_shape` is the clip's own rest mouth
+(the mean of its least-open frames), so a clip's motion is its change from its own neutral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from factorflow.data.prepare.align import transform_points, umeyama
+from factorflow.data.prepare.landmarks import NUM_LANDMARKS, inner_lip_opening
+
+# Points that do not move when the mouth and jaw move.
+RIGID = (33, 133, 362, 263, 6, 168, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356)
+LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)
+
+
+class FaceTracker:
+    """Landmarks [478, 2] (pixels) of the `face`-th largest face in each RGB frame, or None.
+
+    `static=True` detects afresh in every frame (stills, or unrelated frames); otherwise faces
+    are tracked from frame to frame (one tracker per video).
+    """
+
+    def __init__(self, static: bool = False, face: int = 0) -> None:
+        if face < 0:
+            raise ValueError(f"face index must be >= 0, got {face}")
+        self.face = face
+        self.static = static
+        self._mesh = None
+
+    def _open(self, frame: np.ndarray) -> None:
+        import mediapipe as mp
+
+        # Tracking more faces than a frame holds makes MediaPipe run its detector on every
+        # frame, so the first frame decides: track one face more than wanted only when the
+        # first frame shows more faces than that (then the largest can be picked each frame).
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=8) as probe:
+            first = probe.process(np.ascontiguousarray(frame)).multi_face_landmarks or []
+        wanted = self.face + 1 if len(first) <= self.face + 1 else self.face + 2
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=self.static,
+            refine_landmarks=True,
+            max_num_faces=max(wanted, len(first)) if self.static else wanted,
+            min_detection_confidence=0.5,
+            min_tracking_confidence=0.5,
+        )
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        if self._mesh is None:
+            self._open(frame)
+        height, width = frame.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(frame))
+        faces = result.multi_face_landmarks or []
+        if len(faces) <= self.face:
+            return None
+        points = [
+            np.array([(p.x * width, p.y * height) for p in f.landmark], np.float32) for f in faces
+        ]
+        points.sort(key=lambda f: -float(np.prod(f.max(0) - f.min(0))))
+        return points[self.face]
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+
+    def __enter__(self) -> FaceTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def track_landmarks(
+    frames: Iterable[np.ndarray], static: bool = False, face: int = 0
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Landmarks [T, 478, 2] float32 (NaN rows: no face) and the frame size (H, W)."""
+    rows, shape = [], (0, 0)
+    with FaceTracker(static=static, face=face) as tracker:
+        for frame in frames:
+            shape = frame.shape[:2]
+            found = tracker(frame)
+            rows.append(np.full((NUM_LANDMARKS, 2), np.nan, np.float32) if found is None else found)
+    if not rows:
+        raise ValueError("no frames")
+    return np.stack(rows), shape
+
+
+def found(landmarks: np.ndarray) -> np.ndarray:
+    """bool [T]: frames with a face."""
+    return ~np.isnan(landmarks[:, 0, 0])
+
+
+def to_canonical(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Similarities [T, 2, 3] taking each frame's rigid points onto `reference` [len(RIGID), 2]
+    (NaN matrices where no face)."""
+    out = np.full((len(landmarks), 2, 3), np.nan)
+    for t in np.flatnonzero(found(landmarks)):
+        out[t] = umeyama(landmarks[t, list(RIGID)], reference)
+    return out
+
+
+def normalise(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(canonical landmarks [T, 478, 2], frame -> canonical similarities [T, 2, 3]).
+
+    The canonical frame is the clip's mean rigid shape in the first found frame's pixel scale."""
+    hits = np.flatnonzero(found(landmarks))
+    if not len(hits):
+        raise ValueError("no face in any frame")
+    reference = landmarks[hits[0], list(RIGID)].astype(np.float64)
+    for _ in range(2):
+        mats = to_canonical(landmarks, reference)
+        reference = np.nanmean(
+            transform_points(landmarks[hits][:, list(RIGID)], mats[hits]), axis=0
+        )
+    mats = to_canonical(landmarks, reference)
+    canon = np.full(landmarks.shape, np.nan)
+    canon[hits] = transform_points(landmarks[hits].astype(np.float64), mats[hits])
+    return canon, mats
+
+
+def neutral_shape(canonical: np.ndarray, quantile: float = 0.15) -> np.ndarray:
+    """[478, 2]: the mean canonical shape of the clip's least-open frames (its rest mouth)."""
+    hits = np.flatnonzero(found(canonical))
+    opening = inner_lip_opening(canonical[hits])
+    rest = hits[opening <= np.quantile(opening, quantile)]
+    return canonical[rest].mean(0)
+
+
+def interocular(landmarks: np.ndarray) -> np.ndarray:
+    """[...] distance between the eye centres of landmarks [..., 478, 2]."""
+    left = landmarks[..., list(LEFT_EYE), :].mean(-2)
+    right = landmarks[..., list(RIGHT_EYE), :].mean(-2)
+    return np.linalg.norm(right - left, axis=-1)
