@@ -162,7 +162,7 @@ def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.n
     opening per frame (MediaPipe landmarks; NaN where the output shows no face)."""
     from factorflow.data.prepare import detect_landmarks
     from factorflow.data.prepare.landmarks import inner_lip_opening
-    from factorflow.reenact.realvideo import lip_sync_metrics
+    from factorflow.metrics.lipsync import lip_sync_metrics
 
     metrics = lip_sync_metrics(driver, result, target)
     output = inner_lip_opening(detect_landmarks(result.frames))
