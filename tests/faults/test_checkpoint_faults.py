@@ -174,7 +174,8 @@ def test_kill_9_mid_write_leaves_only_whole_checkpoints(tmp_path: Path) -> None:
         for _ in range(3):
             proc.stdout.readline()  # some checkpoints are complete
         time.sleep(delay)
-        before = {p.name: snapshot(p) for p in ckpt.step_dirs(tmp_path / "checkpoints")[:-1]}
+        proc.send_signal(signal.SIGSTOP)  # freeze it mid-write so the snapshot cannot race pruning
+        before = {p.name: snapshot(p) for p in ckpt.step_dirs(tmp_path / "checkpoints")}
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
