@@ -186,19 +186,25 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     log.info("1/5 synthetic talking faces -> %s", out / "data")
     data = synth_data(out / "data", force)
-    log.info("2/5 model (%s)", "training" if train else "shipped checkpoint")
+    log.info(
+        "2/5 model (%s) [%.0f s]",
+        "training" if train else "shipped checkpoint",
+        time.time() - start,
+    )
     model, config, run = demo_model(out, data, train, progress)
     if ship_to is not None:
         ship(run, ship_to)
         log.info("shipped %s -> %s", run, ship_to)
-    log.info("3/5 evaluation on held-out speakers with every baseline")
+    log.info(
+        "3/5 evaluation on held-out speakers with every baseline [%.0f s]", time.time() - start
+    )
     report = evaluate((model, config), data, pairs=pairs, out=out / "eval" / "report.json")
     artifacts = {
         "metrics_table": "eval/report.md",
         "contact_sheet": "eval/report.png",
         "heldout_gif": str(heldout_gif(model, data, out / "reenact_heldout.gif").name),
     }
-    log.info("4/5 real-video reenactment")
+    log.info("4/5 real-video reenactment [%.0f s]", time.time() - start)
     if (ASSETS / "mouthflow").is_dir():
         from factorflow.reenact.mouthdemo import mouth_demo
 
@@ -208,7 +214,7 @@ def run_demo(
             log.warning("real-video step skipped: %s", exc)
     else:
         log.warning("no real-face model shipped (%s): real-video step skipped", ASSETS)
-    log.info("5/5 report")
+    log.info("5/5 report [%.0f s]", time.time() - start)
     result = DemoResult(out, report, artifacts, time.time() - start)
     write_report(out, report, artifacts, run, result.seconds)
     return result

@@ -124,3 +124,28 @@ def test_target_without_a_face_is_an_error(clip, tmp_path) -> None:
     save_png(np.full((64, 64, 3), 128, np.uint8), tmp_path / "blank.png")
     with pytest.raises(ValueError, match="no face found in target"):
         reenact_mouth(clip["driver"], tmp_path / "blank.png", tmp_path / "x.mp4", painter=None)
+
+
+def test_adaptation_fine_tunes_on_the_target_video_and_refuses_a_still(clip, capsys) -> None:
+    import torch
+
+    from factorflow.cli.main import main
+    from factorflow.models.mouthflow import MouthFlow
+    from factorflow.reenact.mouthreenact import SHIPPED, adapted_painter
+
+    painter, size, info = adapted_painter(None, clip["driver"], steps=3)
+    assert info["pairs"] > 20 and info["steps"] == 3 and np.isfinite(info["last"]["loss"])
+    crops = np.random.default_rng(0).integers(60, 200, (2, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((2, size, size), np.uint8)
+    masks[:, size // 2 - 4 : size // 2 + 4, size // 3 : 2 * size // 3] = 1
+    torch.manual_seed(0)
+    before = MouthFlow.load(SHIPPED).painter()(crops, masks, crops, masks)
+    after = painter(crops, masks, crops, masks)
+    assert np.abs(after.astype(int) - before.astype(int)).max() > 0  # the weights moved
+    with pytest.raises(ValueError, match="needs a video target"):
+        adapted_painter(None, clip["target"], steps=3)
+    args = ["reenact", "--driver", str(clip["driver"]), "--target", str(clip["target"])]
+    assert (
+        main([*args, "--out", str(clip["target"].with_suffix(".mp4")), "--adapt-steps", "2"]) == 2
+    )
+    assert "needs a video target" in capsys.readouterr().err

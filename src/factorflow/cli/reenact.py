@@ -43,6 +43,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="measure lip sync on the output (MediaPipe) and write OUT.json beside it",
     )
+    p.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=0,
+        help="mouth flow only: fine-tune on the target video's own frames for N steps first",
+    )
     p.add_argument("--max-frames", type=int, default=None, help="only the driver's first N")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
@@ -101,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_mouthflow(args)
     if args.checkpoint is None:
         raise CLIError("--no-align needs --checkpoint (a model trained on aligned crops)")
+    if args.adapt_steps:
+        raise CLIError(
+            "--adapt-steps adapts the mouth flow: leave out --checkpoint or give a mouth-flow one"
+        )
     kind = check_out(args.out, args.force, [args.checkpoint, args.driver, args.target])
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)
@@ -144,12 +154,23 @@ def _run_mouthflow(args: argparse.Namespace) -> int:
 
     from factorflow.cli.main import CLIError
     from factorflow.io import atomic_write_text
-    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+    from factorflow.reenact.mouthreenact import adapted_painter, load_painter, reenact_mouth
 
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise CLIError(f"--out {args.out}: real-video reenactment writes .mp4 or .gif")
-    painter, size = load_painter(args.checkpoint)
+    if args.adapt_steps < 0:
+        raise CLIError(f"--adapt-steps must be >= 0, got {args.adapt_steps}")
     try:
+        if args.adapt_steps:
+            painter, size, adapted = adapted_painter(
+                args.checkpoint, args.target, args.adapt_steps, face=args.face
+            )
+            print(
+                f"adapted the mouth flow on {adapted['pairs']} frame pairs of "
+                f"{args.target.name} ({adapted['steps']} steps, {adapted['seconds']:.0f} s)"
+            )
+        else:
+            painter, size = load_painter(args.checkpoint)
         summary = reenact_mouth(
             args.driver,
             args.target,

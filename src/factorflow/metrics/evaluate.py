@@ -61,6 +61,7 @@ from factorflow.metrics.classifiers import (
 from factorflow.metrics.image import region_scores
 from factorflow.metrics.leakage import information, leakage
 from factorflow.models.base import BatchRandom, FlowModel
+from factorflow.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +508,8 @@ def _clips_and_judges(
     log.info("loading clips from %s", meta.root)
     train, test = load_clips(meta, "train"), load_clips(meta, "test")
     log.info("training the judges on %d clips", len(train.clips))
-    judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
+    with torch_threads(1):
+        judges = train_judges(train, test, len(meta.words), judge_steps, word_steps, seed)
     return train, test, judges
 
 
@@ -568,12 +570,13 @@ def score_methods(
 def _leakage(probed: dict[str, FlowModel], test: ClipSet, seed: int) -> dict[str, Any]:
     """Leakage probes of each probed model on all test clips, and the true mouth factors' info."""
     log.info("leakage probes on %d test clips", len(test.clips))
-    leaks = {
-        name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
-        for name, m in probed.items()
-    }
-    # What one frame can say about the word at best: the generator's true mouth factors.
-    leaks[TRUE_MOUTH] = information({"r": test.mouth}, test.speakers, test.words, seed)
+    with torch_threads(1):  # small probe networks: see runtime.torch_threads
+        leaks = {
+            name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
+            for name, m in probed.items()
+        }
+        # What one frame can say about the word at best: the generator's true mouth factors.
+        leaks[TRUE_MOUTH] = information({"r": test.mouth}, test.speakers, test.words, seed)
     return leaks
 
 

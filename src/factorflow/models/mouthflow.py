@@ -289,6 +289,59 @@ def augment(batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, T
     return out
 
 
+def pair_tensors(pairs: dict[str, np.ndarray]) -> dict[str, Tensor]:
+    """uint8 pair arrays (images [N,S,S,3], masks [N,S,S]) -> channel-first tensors."""
+    return {
+        k: torch.from_numpy(v).permute(0, 3, 1, 2).contiguous()
+        if v.ndim == 4
+        else torch.from_numpy(v)[:, None].contiguous()
+        for k, v in pairs.items()
+    }
+
+
+def fit(
+    model: MouthFlow,
+    tensors: dict[str, Tensor],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    progress: bool = False,
+    warmup: int = 100,
+) -> list[dict]:
+    """Adam on random augmented batches of pairs, warm-up then a 10x decay; the loss history."""
+    n = len(tensors["own"])
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    steps_iter = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        steps_iter = tqdm(steps_iter, desc="mouth flow", unit="step")
+    for step in steps_iter:
+        idx = torch.randint(n, (batch_size,), generator=generator)
+        batch = {
+            k: (model.to_unit(v[idx]) if v.shape[1] == 3 else v[idx].float())
+            for k, v in tensors.items()
+        }
+        batch = augment(batch, generator)
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / warmup) * (0.1 ** (step / steps))
+        terms = model.losses(batch, generator)
+        loss = terms["loss"].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 50.0)
+        opt.step()
+        if step % 50 == 0 or step == steps - 1:
+            row = {"step": step, **{k: float(v.detach().mean()) for k, v in terms.items()}}
+            history.append(row)
+            log.info("step %d bpd %.3f rec %.4f", step, row["bpd"], row["rec"])
+    model.eval()
+    return history
+
+
 def train_mouthflow(
     data: Path,
     out: Path,
@@ -308,56 +361,40 @@ def train_mouthflow(
     torch.manual_seed(seed)
     start = time.time()
     pairs = build_pairs(Path(data), config.size, seed=seed)
-    built = time.time() - start
-    n = len(pairs["own"])
-    log.info("mouth flow: %d training pairs from %s (%.0f s)", n, data, built)
-    tensors = {
-        k: torch.from_numpy(v).permute(0, 3, 1, 2).contiguous()
-        if v.ndim == 4
-        else torch.from_numpy(v)[:, None].contiguous()
-        for k, v in pairs.items()
-    }
+    log.info(
+        "mouth flow: %d training pairs from %s (%.0f s)",
+        len(pairs["own"]),
+        data,
+        time.time() - start,
+    )
     model = MouthFlow(config)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    history = []
-    steps_iter = range(steps)
-    if progress:
-        from tqdm import tqdm
-
-        steps_iter = tqdm(steps_iter, desc="mouth flow", unit="step")
-    for step in steps_iter:
-        idx = torch.randint(n, (batch_size,), generator=gen)
-        batch = {
-            k: (model.to_unit(v[idx]) if v.shape[1] == 3 else v[idx].float())
-            for k, v in tensors.items()
-        }
-        batch = augment(batch, gen)
-        for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / 100) * (0.1 ** (step / steps))
-        terms = model.losses(batch, gen)
-        loss = terms["loss"].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 50.0)
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {"step": step, **{k: float(v.mean()) for k, v in terms.items()}}
-            history.append(row)
-            log.info("step %d bpd %.3f rec %.4f", step, row["bpd"], row["rec"])
-    seconds = time.time() - start
-    model.eval()
+    history = fit(model, pair_tensors(pairs), steps, batch_size, lr, gen, progress)
     summary = {
         "data": str(data),
-        "pairs": n,
+        "pairs": len(pairs["own"]),
         "steps": steps,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "seconds": round(seconds, 1),
+        "seconds": round(time.time() - start, 1),
         "final": history[-1],
     }
     model.save(Path(out), {"training": summary})
     (Path(out) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
     return summary
+
+
+def adapt(
+    model: MouthFlow,
+    pairs: dict[str, np.ndarray],
+    steps: int,
+    batch_size: int = 8,
+    lr: float = 2e-4,
+    seed: int = 0,
+) -> list[dict]:
+    """Fine-tune `model` in place on pairs of the target's own frames (`--adapt-steps`): a short
+    run at a fifth of the training rate, so the flow learns this face's teeth and mouth shading
+    without forgetting the rest."""
+    gen = torch.Generator().manual_seed(seed)
+    return fit(model, pair_tensors(pairs), steps, batch_size, lr, gen, warmup=max(1, steps // 10))

@@ -35,6 +35,7 @@ def prepared_clips(folder: Path) -> list[Path]:
 
 
 def clip_pairs(npz: Path, size: int, partners: int, rng: np.random.Generator) -> dict:
+    """The pairs of one prepared clip (face crops and their landmarks)."""
     from PIL import Image
 
     data = np.load(npz)
@@ -42,6 +43,15 @@ def clip_pairs(npz: Path, size: int, partners: int, rng: np.random.Generator) ->
     stem = npz.with_suffix("").name
     files = [npz.parent / f"{stem}_{t:02d}.png" for t in range(len(landmarks))]
     frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    return frame_pairs(frames, landmarks, size, partners, rng)
+
+
+def frame_pairs(
+    frames: list[np.ndarray], landmarks: np.ndarray, size: int, partners: int, rng
+) -> dict:
+    """Pairs of frames of one clip of one face, in any pixel frame (prepared crops or a video's
+    own frames) with MediaPipe landmarks [T,478,2] in the same pixels (NaN where none was found).
+    Empty when no two frames of one head pose are found."""
     geo = Geometry.of(landmarks)
     ok = np.flatnonzero(found(geo.canonical))
     renderer = MouthRenderer(geo.neutral, painter=None, crop_size=size)

@@ -64,6 +64,52 @@ def load_painter(checkpoint: Path | None = None) -> tuple[Painter, int]:
     return model.painter(), model.config.size
 
 
+def adapted_painter(
+    checkpoint: Path | None,
+    target: Path,
+    steps: int,
+    face: int = 0,
+    max_frames: int = 150,
+    seed: int = 0,
+) -> tuple[Painter, int, dict]:
+    """The mouth flow fine-tuned for `steps` on pairs of the target video's own frames (its first
+    `max_frames`), as a painter; its crop size; what was done (frames, pairs, seconds, losses)."""
+    import torch
+
+    from factorflow.models.mouthflow import MouthFlow, adapt
+    from factorflow.reenact.mouthdata import frame_pairs
+
+    target = Path(target)
+    streaming.check_input(target, "target")
+    if streaming.is_still(target):
+        raise ValueError(
+            f"target {target}: --adapt-steps needs a video target (a still shows one mouth shape)"
+        )
+    clock = time.perf_counter()
+    torch.set_num_threads(1)
+    model = MouthFlow.load(checkpoint or SHIPPED)
+    size = model.config.size
+    frames = list(streaming.frames(target, max_frames))
+    landmarks, _ = track_landmarks(frames, face=face)
+    pairs = frame_pairs(frames, landmarks, size, 4, np.random.default_rng(seed))
+    if not pairs:
+        raise ValueError(
+            f"target {target}: no two frames of one head pose with a face to adapt on "
+            f"(checked {len(frames)} frames)"
+        )
+    history = adapt(model, pairs, steps, seed=seed)
+    info = {
+        "frames": len(frames),
+        "pairs": len(pairs["own"]),
+        "steps": steps,
+        "seconds": round(time.perf_counter() - clock, 1),
+        "first": history[0],
+        "last": history[-1],
+    }
+    log.info("adapted on %d pairs of %s in %.0f s", info["pairs"], target.name, info["seconds"])
+    return model.painter(), size, info
+
+
 def reenact_mouth(
     driver: Path,
     target: Path,
