@@ -87,12 +87,14 @@ def _stage(progress: Progress, name: str, stages: dict[str, float] = STAGES) -> 
     progress(stages[name], name)
 
 
-def _per_frame(progress: Progress, start: float, stop: float, what: str):
-    """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame."""
+def _per_frame(progress: Progress, start: float, stop: float, what: str, unit: str = ""):
+    """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame
+    (or, for `reenact_mouth`, chunk by chunk: `unit` names them)."""
 
     def wrap(items: Iterable, total: int) -> Iterator:
         for i, item in enumerate(items):
-            progress(start + (stop - start) * i / max(total, 1), f"{what} ({i + 1}/{total})")
+            done = f"{what} ({unit}{i + 1}/{total})"
+            progress(start + (stop - start) * i / max(total, 1), done)
             yield item
 
     return wrap
@@ -198,7 +200,8 @@ def run_mouthflow(
         progress,
         MOUTH_STAGES["reenacting and measuring lip sync"],
         MOUTH_STAGES["writing the gif"],
-        "reenacting and measuring lip sync, frame chunk",
+        "reenacting and measuring lip sync",
+        unit="frame chunk ",
     )
     try:
         with _recorded_meters() as meters:
@@ -297,20 +300,18 @@ def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.n
 
 
 # Labels of the lip-sync figures, in the order shown (a model's pipeline gives some of them);
-# other keys follow under their own names. Openings are inner-lip gap / mouth width.
+# keys in neither FIGURES nor DETAILS follow under their own names. Openings: inner-lip gap /
+# mouth width.
 FIGURES = {
     "opening_corr": "mouth opening correlation, driver vs output (r)",
     "target_opening_corr": "the same for the untouched target (no-reenactment floor)",
     "range_ratio": "opening range, output / driver (5-95%; a frozen mouth: 0)",
-    "target_range_ratio": "the same for the untouched target",
     "sharpness_ratio": "mouth sharpness, output / the target's own (median; 1: as sharp)",
-    "sharpness_ratio_p10": "mouth sharpness ratio, 10th percentile",
     "identity_shift_iod": "landmark shift away from the mouth (inter-ocular distances)",
     "identity_shift_iod_p95": "the same, 95th percentile",
     "outside_max_diff": "largest pixel change outside the mouth region (0: untouched)",
     "driver_opening_p5_p95": "driver's opening, 5th - 95th percentile",
     "output_opening_p5_p95": "output's opening, 5th - 95th percentile",
-    "target_opening_p5_p95": "target's opening, 5th - 95th percentile",
     "driver_opening_range": "driver's opening range",
     "output_opening_range": "output's opening range",
     "psnr_outside_mouth": "PSNR outside the mouth vs target (dB)",
@@ -319,15 +320,18 @@ FIGURES = {
     "driver_no_face": "driver frames without a face (passed through)",
     "target_no_face": "target frames without a face (passed through)",
     "output_face_found": "output frames with a face found",
-    "motion_scale": "driver-to-target motion scale",
 }
+# Figures kept in RunResult.metrics but not shown in the page.
+DETAILS = frozenset(
+    {"target_range_ratio", "sharpness_ratio_p10", "target_opening_p5_p95", "motion_scale"}
+)
 
 
 def figures_markdown(result: RunResult) -> str:
     """The lip-sync figures as a two-column Markdown table."""
     m = result.metrics
     rows = [f"| {label} | {_fmt(m[k])} |" for k, label in FIGURES.items() if k in m]
-    rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES]
+    rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES and k not in DETAILS]
     head = f"**{result.frames} frames at {result.fps:.3g} fps in {result.seconds:.1f} s**\n\n"
     return head + "| lip-sync figure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 
