@@ -124,6 +124,12 @@ def test_bad_input_is_one_line_naming_the_file(media, models, tmp_path: Path) ->
         run_reenactment(request, settings, models)
     assert str(tmp_path) not in str(e.value) and "\n" not in str(e.value)
     assert lipsync.LipSyncMeter is meter
+    from PIL import Image
+
+    Image.fromarray(noise[0]).save(tmp_path / "wall.png")
+    request = RunRequest(tmp_path / "wall.png", media["driver"], MOUTHFLOW)
+    with pytest.raises(InputError, match=r"^no face found in target wall\.png \(checked 1"):
+        run_reenactment(request, settings, models)
     with pytest.raises(InputError, match=r"driving clip notes\.mp4 is not a video"):
         run_reenactment(RunRequest(media["target"], media["text"], MOUTHFLOW), settings, models)
     with pytest.raises(InputError, match="takes no motion mode"):
