@@ -143,17 +143,30 @@ PLAY = """async () => {
 }"""
 
 
+SEEK = """async (t) => {
+  for (const sel of ['#driver video', '#result video']) {
+    const v = document.querySelector(sel);
+    v.pause();
+    await new Promise(r => { v.addEventListener('seeked', r, {once: true}); v.currentTime = t; });
+  }
+}"""
+OPEN_PEAK_S = 0.3  # carphone_open.mp4's widest mouth (frame 9 at 30 fps)
+
+
 def test_two_users_run_play_and_download(
     browser: Any, app_url: str, media: dict, tmp_path: Path
 ) -> None:
-    """Two users press run at once: both are served (queued, one at a time); the first one's
-    result plays in the page and downloads as an mp4 with one frame per driver frame."""
+    """Two users press run at once with the default model (the shipped mouth flow): both are
+    served (queued, one at a time); the first one's result plays in the page and downloads as an
+    mp4 with one frame per driver frame; the mouth flow's figures are shown, its motion-mode
+    control is not."""
     import av
 
     first, second = visits = [Visit(browser, app_url) for _ in range(2)]
     try:
         for v in visits:
-            v.upload(media["target"], media["driver"])
+            assert not v.page.is_visible("#motion")  # the mouth flow takes no motion mode
+            v.upload(media["target"], media["open_driver"])
             v.page.wait_for_selector("#driver video", timeout=30_000)
         for v in visits:
             v.page.click("#run")
@@ -163,7 +176,9 @@ def test_two_users_run_play_and_download(
         played = first.page.evaluate(PLAY)
         assert played["error"] is None and played["duration"] > 0, played
         assert played["later"] > played["start"], played  # the video element plays
-        assert "mouth opening correlation" in first.page.inner_text("#figures")
+        figures = first.page.inner_text("#figures")
+        for label in ("mouth opening correlation", "opening range, output / driver", "sharpness"):
+            assert label in figures
         assert first.page.query_selector("#plot img") is not None
         with first.page.expect_download() as download:
             first.page.click("#download")
@@ -174,9 +189,10 @@ def test_two_users_run_play_and_download(
             assert "mp4" in container.format.name
             stream = container.streams.video[0]
             assert stream.codec_context.name == "h264"
-            assert sum(1 for _ in container.decode(stream)) == media["frames"]
+            assert sum(1 for _ in container.decode(stream)) == media["open_frames"]
         shot = os.environ.get("FACTORFLOW_APP_SCREENSHOT")
-        if shot:
+        if shot:  # driver and result paused at the driver's most open moment
+            first.page.evaluate(SEEK, OPEN_PEAK_S)
             _screenshot(first.page, Path(shot))
     finally:
         for v in visits:

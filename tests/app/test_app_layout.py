@@ -65,3 +65,21 @@ def test_a_busy_port_is_one_line(capsys: pytest.CaptureFixture) -> None:
     assert f"cannot serve on 127.0.0.1:{port} (Address already in use)" in err
     assert main(["app", "--checkpoint", "no/such/run"]) == 2
     assert "--checkpoint no/such/run does not exist" in capsys.readouterr().err
+
+
+def test_the_mouth_flow_is_the_default_and_takes_no_motion_mode(tmp_path: Path) -> None:
+    from factorflow.app.layout import build_app
+    from factorflow.app.sources import model_choices
+
+    app = build_app(AppSettings(workdir=tmp_path))
+    shown = {getattr(b, "label", None): b for b in app.blocks.values()}
+    model, motion = shown["model"], next(b for b in app.blocks.values() if b.elem_id == "motion")
+    labels = list(model_choices())
+    assert model.value == labels[0] and labels[0].startswith("mouthflow (shipped: mouth flow")
+    assert motion.visible is False and motion.value == "r"
+    # The benchmark judges flow models on synthetic crops: no mouth flow in its list.
+    bench = [name for name, _ in shown["trained model"].choices]
+    assert bench == labels[1:] and shown["trained model"].value == labels[-1]
+    update = next(f for f in app.fns.values() if f.name == "motion_update").fn
+    assert update(labels[1]).visible is True  # real-af takes af.motion
+    assert update(labels[0]).visible is False

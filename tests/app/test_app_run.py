@@ -1,5 +1,6 @@
-"""The app's handlers without a browser: reenactment of real clips with the shipped real-face
-model, the sources it offers, and the benchmark on a tiny model."""
+"""The app's handlers without a browser: reenactment of real clips with the shipped real-face AF
+model (the 64x64 path; the mouth flow is in test_app_mouthflow), the sources it offers, and the
+benchmark on a tiny model."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ def test_a_model_without_motion_modes(tmp_path: Path) -> None:
 
 def test_sources(tmp_path: Path) -> None:
     choices = model_choices()
-    assert [p.name for p in choices.values()] == ["real-af", "demo-af"]
+    assert [p.name for p in choices.values()] == ["mouthflow", "real-af", "demo-af"]
     with pytest.raises(FileNotFoundError, match="nothing"):
         model_choices([tmp_path / "nothing"])
     for example in examples():

@@ -84,3 +84,17 @@ def test_longer_than_the_limit(tmp_path: Path, settings: AppSettings) -> None:
 def test_settings_refuse_nonsense(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must all be positive"):
         AppSettings(workdir=tmp_path, max_upload_mb=0)
+
+
+def test_checks_without_keeping_the_frames(tmp_path: Path, settings: AppSettings) -> None:
+    """keep=False (the streamed mouth flow): every check as before, only the first frame kept."""
+    frames, fps, _ = validate.driver_clip(_video(tmp_path / "ok.mp4", 50), settings, keep=False)
+    assert frames.shape == (1, 96, 96, 3) and fps == pytest.approx(25.0)
+    assert validate.target_face(tmp_path / "ok.mp4", settings, keep=False).shape == (1, 96, 96, 3)
+    with pytest.raises(InputError, match=r"long\.mp4 is .*3\.\d s long; the limit is 2 s"):
+        validate.driver_clip(_video(tmp_path / "long.mp4", 80), settings, keep=False)
+    with pytest.raises(InputError, match="too small"):
+        validate.target_face(_video(tmp_path / "small.mp4", 3, size=32), settings, keep=False)
+    (tmp_path / "notes.mp4").write_text("hello\n")
+    with pytest.raises(InputError, match=r"driving clip notes\.mp4 is not a video"):
+        validate.driver_clip(tmp_path / "notes.mp4", settings, keep=False)

@@ -15,7 +15,14 @@ from typing import Any
 from factorflow.app.benchmark import MAX_PAIRS, run_benchmark
 from factorflow.app.run import FORMATS, MOTIONS, RunRequest, figures_markdown, run_reenactment
 from factorflow.app.server import AppSettings, import_gradio
-from factorflow.app.sources import ModelCache, examples, model_choices, use_time_keys
+from factorflow.app.sources import (
+    ModelCache,
+    examples,
+    is_mouthflow,
+    model_choices,
+    use_time_keys,
+)
+from factorflow.app.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +54,19 @@ def build_app(settings: AppSettings) -> Any:
 
     choices = model_choices(settings.checkpoints)
     models = ModelCache(settings.device)
-    labels = list(choices)
+    labels = list(choices)  # the first (the shipped mouth flow) is the default
+    # The benchmark judges 64x64 crops of the synthetic set: flow models only, not mouth flows.
+    bench_labels = [label for label in labels if not is_mouthflow(choices[label])]
+
+    def takes_motion(label: str) -> bool:
+        return label in choices and "af.motion" in use_time_keys(choices[label])
 
     def motion_update(label: str) -> Any:
         # Residual motion by default where the model takes it: on carphone driving single_face
         # it doubles the opening correlation of the shipped real-face AF (README "Web app").
-        takes = label in choices and "af.motion" in use_time_keys(choices[label])
-        return gr.Radio(interactive=takes, value="residual" if takes else "r")
+        # A model that takes no motion mode (a mouth flow) hides the control.
+        takes = takes_motion(label)
+        return gr.Radio(visible=takes, interactive=takes, value="residual" if takes else "r")
 
     def on_run(
         target_image,
@@ -87,6 +100,8 @@ def build_app(settings: AppSettings) -> Any:
     def on_benchmark(label, data, pairs, baselines, motion, progress=gr.Progress()):  # noqa: B008
         hidden = gr.DownloadButton(value=None, visible=False)
         try:
+            if label not in bench_labels:
+                raise InputError("choose a trained model: the benchmark takes a flow model")
             result = run_benchmark(
                 choices[label],
                 data,
@@ -135,7 +150,8 @@ def build_app(settings: AppSettings) -> Any:
                 model = gr.Dropdown(labels, value=labels[0], label="model", scale=2)
                 motion = gr.Radio(
                     list(MOTIONS),
-                    value="residual",
+                    value="residual" if takes_motion(labels[0]) else "r",
+                    visible=takes_motion(labels[0]),
                     label="motion (af.motion)",
                     info="r: the paper's relevant part; residual: r plus the driver's change "
                     "of structure (moves the mouth more)",
@@ -190,7 +206,12 @@ def build_app(settings: AppSettings) -> Any:
         with gr.Tab("Benchmark"):
             gr.Markdown(BENCH_INTRO)
             with gr.Row():
-                b_model = gr.Dropdown(labels, value=labels[-1], label="trained model", scale=2)
+                b_model = gr.Dropdown(
+                    bench_labels,
+                    value=bench_labels[-1] if bench_labels else None,
+                    label="trained model",
+                    scale=2,
+                )
                 b_data = gr.Textbox(
                     label="data: a `factorflow synth` folder (blank: the demo's synthetic set, "
                     "generated once)",
@@ -209,7 +230,7 @@ def build_app(settings: AppSettings) -> Any:
             b_table = gr.Markdown()
             b_report = gr.DownloadButton("Download report (JSON)", visible=False)
             b_model.change(
-                lambda label: gr.Radio(interactive=motion_update(label).interactive, value="r"),
+                lambda label: gr.Radio(interactive=takes_motion(label), value="r"),
                 b_model,
                 b_motion,
                 queue=False,

@@ -1,11 +1,15 @@
 """The run handler: uploads in, the reenacted video, its lip-sync figures and a plot out.
 
-Plain Python (no Gradio): `layout` wires it to the page, tests call it directly. The stages are
-the real-video pipeline's (`reenact.realvideo.reenact_video`), reported through `progress`.
+Plain Python (no Gradio): `layout` wires it to the page, tests call it directly. A mouth flow
+(the shipped default) runs `reenact.mouthreenact.reenact_mouth`, streamed, with its own lip-sync
+meter; a 64x64 flow model (real-af, demo-af, run folders) runs `reenact.realvideo.reenact_video`.
+Their stages are reported through `progress`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +21,7 @@ import numpy as np
 
 from factorflow.app import validate
 from factorflow.app.server import AppSettings
-from factorflow.app.sources import ModelCache, use_time_keys
+from factorflow.app.sources import ModelCache, is_mouthflow, use_time_keys
 from factorflow.app.validate import InputError
 
 # progress(fraction done in [0, 1], what is happening)
@@ -32,6 +36,14 @@ STAGES = {
     "pasting the mouth back": 0.45,
     "writing the video": 0.8,
     "measuring lip sync": 0.9,
+}
+# The same for a mouth flow: reenacting (and measuring) runs from 0.2 to 0.95, chunk by chunk.
+MOUTH_STAGES = {
+    "reading the uploads": 0.0,
+    "loading the model": 0.05,
+    "finding faces in driver and target": 0.1,
+    "reenacting and measuring lip sync": 0.2,
+    "writing the gif": 0.95,
 }
 
 
@@ -71,16 +83,18 @@ def new_output_dir(workdir: Path, kind: str, keep: int = 8) -> Path:
     return out
 
 
-def _stage(progress: Progress, name: str) -> None:
-    progress(STAGES[name], name)
+def _stage(progress: Progress, name: str, stages: dict[str, float] = STAGES) -> None:
+    progress(stages[name], name)
 
 
-def _per_frame(progress: Progress, start: float, stop: float, what: str):
-    """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame."""
+def _per_frame(progress: Progress, start: float, stop: float, what: str, unit: str = ""):
+    """A `reenact_video(progress=...)` hook moving the bar from start to stop, frame by frame
+    (or, for `reenact_mouth`, chunk by chunk: `unit` names them)."""
 
     def wrap(items: Iterable, total: int) -> Iterator:
         for i, item in enumerate(items):
-            progress(start + (stop - start) * i / max(total, 1), f"{what} ({i + 1}/{total})")
+            done = f"{what} ({unit}{i + 1}/{total})"
+            progress(start + (stop - start) * i / max(total, 1), done)
             yield item
 
     return wrap
@@ -111,6 +125,8 @@ def run_reenactment(
 
     if request.fmt not in FORMATS:
         raise InputError(f"format {request.fmt!r}: choose one of {', '.join(FORMATS)}")
+    if is_mouthflow(request.model):
+        return run_mouthflow(request, settings, models, progress)
     start = time.perf_counter()
     _stage(progress, "reading the uploads")
     driver, fps, driver_path = validate.driver_clip(request.driver, settings)
@@ -157,6 +173,120 @@ def run_reenactment(
     )
 
 
+def run_mouthflow(
+    request: RunRequest,
+    settings: AppSettings,
+    models: ModelCache,
+    progress: Progress = lambda fraction, what: None,
+) -> RunResult:
+    """`run_reenactment` with a mouth flow: the uploads are checked as for any model (without
+    keeping their frames), then `reenact_mouth` streams them at the target's own resolution,
+    measuring lip sync on every output frame (`metrics.lipsync.LipSyncMeter`)."""
+    from factorflow.reenact.mouthreenact import reenact_mouth
+
+    start = time.perf_counter()
+    _stage(progress, "reading the uploads", MOUTH_STAGES)
+    _, fps, driver_path = validate.driver_clip(request.driver, settings, keep=False)
+    validate.target_face(request.target, settings, keep=False)
+    target_path = Path(str(request.target))
+    motion_overrides(request.model, request.motion)  # a mouth flow takes no motion mode
+    _stage(progress, "loading the model", MOUTH_STAGES)
+    painter, size = models.painter(request.model)
+    _stage(progress, "finding faces in driver and target", MOUTH_STAGES)
+    out = new_output_dir(settings.workdir, "run")
+    name = f"{target_path.stem}_says_{driver_path.stem}"
+    video = out / f"{name}.mp4"
+    chunks = _per_frame(
+        progress,
+        MOUTH_STAGES["reenacting and measuring lip sync"],
+        MOUTH_STAGES["writing the gif"],
+        "reenacting and measuring lip sync",
+        unit="frame chunk ",
+    )
+    try:
+        with _recorded_meters() as meters:
+            summary = reenact_mouth(
+                driver_path,
+                target_path,
+                video,
+                painter,
+                size,
+                side_by_side=request.side_by_side,
+                measure=True,
+                progress=chunks,
+            )
+    except (ValueError, FileNotFoundError) as exc:  # e.g. "no face found in driver PATH (...)"
+        line = str(exc).replace(str(driver_path), driver_path.name)
+        raise InputError(line.replace(str(target_path), target_path.name)) from None
+    download = video
+    if request.fmt == "gif":
+        _stage(progress, "writing the gif", MOUTH_STAGES)
+        download = _gif_of(video, out / f"{name}.gif", fps)
+    rows = meters[-1].rows
+    driver_opening = np.array([r["driver"] for r in rows], float)
+    output_opening = np.array([r["output"] for r in rows], float)
+    from factorflow.app.plot import opening_plot
+
+    plot = opening_plot(driver_opening, output_opening, fps, out / "opening.png")
+    progress(1.0, "done")
+    return RunResult(
+        video=video,
+        download=download,
+        frames=summary.frames,
+        fps=fps,
+        metrics=summary.metrics or {},
+        driver_opening=driver_opening,
+        output_opening=output_opening,
+        plot=plot,
+        seconds=time.perf_counter() - start,
+    )
+
+
+_METER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _recorded_meters() -> Iterator[list]:
+    """The `LipSyncMeter`s made inside the block. `reenact_mouth` returns its meter's summary
+    only; the plot needs the meter's per-frame rows (driver and output opening), so the class it
+    looks up is swapped for a subclass that records its instances, and restored on the way out.
+    The app serves one run at a time; the lock keeps two blocks from nesting anyway."""
+    from factorflow.metrics import lipsync
+
+    made: list = []
+    base = lipsync.LipSyncMeter
+
+    class Recorded(base):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    with _METER_LOCK:
+        lipsync.LipSyncMeter = Recorded
+        try:
+            yield made
+        finally:
+            lipsync.LipSyncMeter = base
+    if not made:
+        raise RuntimeError("reenact_mouth(measure=True) made no LipSyncMeter")
+
+
+def _gif_of(video: Path, out: Path, fps: float) -> Path:
+    """The mp4 written by the pipeline, re-encoded frame by frame as a gif."""
+    from factorflow.data.video_io import iter_video
+    from factorflow.reenact.streaming import VideoSink
+
+    sink = VideoSink(out, fps)
+    try:
+        for frame in iter_video(video):
+            sink.write(frame)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return out
+
+
 def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
     """The real-video pipeline's lip-sync figures, and the driver's and output's inner-lip
     opening per frame (MediaPipe landmarks; NaN where the output shows no face)."""
@@ -169,24 +299,39 @@ def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.n
     return metrics, inner_lip_opening(result.driver_track.landmarks), output
 
 
-# Labels of the lip-sync figures, in the order shown; other keys follow under their own names.
+# Labels of the lip-sync figures, in the order shown (a model's pipeline gives some of them);
+# keys in neither FIGURES nor DETAILS follow under their own names. Openings: inner-lip gap /
+# mouth width.
 FIGURES = {
     "opening_corr": "mouth opening correlation, driver vs output (r)",
     "target_opening_corr": "the same for the untouched target (no-reenactment floor)",
+    "range_ratio": "opening range, output / driver (5-95%; a frozen mouth: 0)",
+    "sharpness_ratio": "mouth sharpness, output / the target's own (median; 1: as sharp)",
+    "identity_shift_iod": "landmark shift away from the mouth (inter-ocular distances)",
+    "identity_shift_iod_p95": "the same, 95th percentile",
+    "outside_max_diff": "largest pixel change outside the mouth region (0: untouched)",
+    "driver_opening_p5_p95": "driver's opening, 5th - 95th percentile",
+    "output_opening_p5_p95": "output's opening, 5th - 95th percentile",
     "driver_opening_range": "driver's opening range",
     "output_opening_range": "output's opening range",
-    "identity_shift_iod": "non-mouth landmark shift (inter-ocular distances)",
     "psnr_outside_mouth": "PSNR outside the mouth vs target (dB)",
-    "output_face_found": "output frames with a face found",
     "frames": "frames",
+    "reenacted": "frames reenacted",
+    "driver_no_face": "driver frames without a face (passed through)",
+    "target_no_face": "target frames without a face (passed through)",
+    "output_face_found": "output frames with a face found",
 }
+# Figures kept in RunResult.metrics but not shown in the page.
+DETAILS = frozenset(
+    {"target_range_ratio", "sharpness_ratio_p10", "target_opening_p5_p95", "motion_scale"}
+)
 
 
 def figures_markdown(result: RunResult) -> str:
     """The lip-sync figures as a two-column Markdown table."""
     m = result.metrics
     rows = [f"| {label} | {_fmt(m[k])} |" for k, label in FIGURES.items() if k in m]
-    rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES]
+    rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES and k not in DETAILS]
     head = f"**{result.frames} frames at {result.fps:.3g} fps in {result.seconds:.1f} s**\n\n"
     return head + "| lip-sync figure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 

@@ -1,33 +1,58 @@
-"""What the app offers: the shipped models, the run folders given on the command line, loaded
-models (cached), and bundled example clips that installed packages ship (nothing downloads)."""
+"""What the app offers: the shipped models (the real-face mouth flow first), the run folders given
+on the command line, loaded models (cached), and bundled example clips that installed packages
+ship (nothing downloads)."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from factorflow.config import Config
 from factorflow.models.base import FlowModel
 
+if TYPE_CHECKING:
+    from factorflow.reenact.mouthrender import Painter
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+MOUTHFLOW_FORMAT = "factorflow-mouthflow/1"  # state.json "format" of a mouth-flow folder
 SHIPPED = {
+    "mouthflow": "shipped: mouth flow for real faces (native resolution)",
     "real-af": "shipped: AF trained on real faces (64x64)",
     "demo-af": "shipped: AF trained on synthetic faces (64x64)",
 }
 
 
+def is_mouthflow(path: Path) -> bool:
+    """Whether `path` is a mouth-flow folder (its state.json says format factorflow-mouthflow/1)
+    rather than a run folder of a flow model."""
+    import json
+
+    state = Path(path) / "state.json"
+    try:
+        return json.loads(state.read_text()).get("format") == MOUTHFLOW_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def model_choices(checkpoints: Iterable[Path] = ()) -> dict[str, Path]:
-    """Label -> model folder: the shipped models, then each run folder given (labelled by its
-    path). A run folder without a checkpoint is an error naming it."""
+    """Label -> model folder: the shipped models (the mouth flow first: the default), then each
+    folder given, labelled by its path (a mouth-flow folder also says so). A folder with nothing
+    to load is an error naming it."""
     from factorflow import checkpoint as ckpt
 
     choices = {f"{name} ({what})": ASSETS / name for name, what in SHIPPED.items()}
     choices = {label: path for label, path in choices.items() if (path / "state.json").is_file()}
     for path in checkpoints:
         path = Path(path)
+        if is_mouthflow(path):
+            if not (path / "model.safetensors").is_file():
+                raise FileNotFoundError(f"{path}: a mouth-flow folder without model.safetensors")
+            choices[f"{path} (mouth flow)"] = path
+            continue
         ckpt.resolve(path)  # FileNotFoundError naming the folder when there is nothing to load
         choices[str(path)] = path
     if not choices:
@@ -47,28 +72,41 @@ def saved_config(path: Path) -> dict:
 
 
 def use_time_keys(path: Path) -> tuple[str, ...]:
-    """The keys a trained model takes at use time (e.g. af.motion)."""
+    """The keys a trained model takes at use time (e.g. af.motion); a mouth flow takes none."""
     from factorflow.registry import spec
 
+    if is_mouthflow(path):
+        return ()
     return spec(saved_config(path)["model"]).use_time_keys
 
 
 class ModelCache:
     """Loaded models by (folder, overrides), the few most recent kept: a second run with the
-    same choice skips the load."""
+    same choice skips the load. Mouth flows are kept as painters (`painter`)."""
 
     def __init__(self, device: str = "cpu", keep: int = 3) -> None:
         self.device, self.keep = device, keep
-        self._models: OrderedDict[tuple, tuple[FlowModel, Config]] = OrderedDict()
+        self._models: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, path: Path, overrides: tuple[str, ...] = ()) -> tuple[FlowModel, Config]:
         from factorflow.models import load
 
         key = (str(Path(path).resolve()), overrides)
+        return self._cached(key, lambda: load(path, list(overrides), self.device))
+
+    def painter(self, path: Path) -> tuple[Painter, int]:
+        """A mouth-flow folder as `reenact.mouthreenact.load_painter` gives it: (painter, crop
+        size)."""
+        from factorflow.reenact.mouthreenact import load_painter
+
+        key = (str(Path(path).resolve()), "painter")
+        return self._cached(key, lambda: load_painter(Path(path)))
+
+    def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
         with self._lock:
             if key not in self._models:
-                self._models[key] = load(path, list(overrides), self.device)
+                self._models[key] = load()
                 while len(self._models) > self.keep:
                     self._models.popitem(last=False)
             self._models.move_to_end(key)

@@ -50,9 +50,13 @@ def read_image(path: Path, what: str) -> np.ndarray:
         raise InputError(f"{what} {path.name} is not an image ({exc})") from None
 
 
-def read_video(path: Path, settings: AppSettings, what: str) -> tuple[np.ndarray, float]:
-    """uint8 [T,H,W,3] and fps; not a video, or longer than the limit, is an InputError."""
-    from factorflow.data.video_io import UnreadableMediaError, video_info
+def read_video(
+    path: Path, settings: AppSettings, what: str, keep: bool = True
+) -> tuple[np.ndarray, float]:
+    """uint8 [T,H,W,3] and fps; not a video, or longer than the limit, is an InputError.
+    `keep=False` decodes and counts every frame but returns only the first ([1,H,W,3]): the
+    checks without the memory, for a pipeline that reads the file again as it streams."""
+    from factorflow.data.video_io import UnreadableMediaError, iter_video, video_info
     from factorflow.data.video_io import read_video as decode
 
     try:
@@ -61,11 +65,19 @@ def read_video(path: Path, settings: AppSettings, what: str) -> tuple[np.ndarray
         if info.num_frames and info.num_frames / fps > settings.max_seconds:
             raise InputError(_too_long(path, info.num_frames / fps, settings, what))
         limit = math.floor(settings.max_seconds * fps) + 1
-        frames, fps = decode(path, max_frames=limit)
+        if keep:
+            frames, fps = decode(path, max_frames=limit)
+            count = len(frames)
+        else:
+            count, first = 0, None
+            for frame in iter_video(path, max_frames=limit):
+                first = frame if first is None else first
+                count += 1
+            frames = first[None]
     except UnreadableMediaError as exc:
         raise InputError(f"{what} {path.name} is not a video this app can read ({exc})") from None
-    if len(frames) >= limit:
-        raise InputError(_too_long(path, len(frames) / fps, settings, what, at_least=True))
+    if count >= limit:
+        raise InputError(_too_long(path, count / fps, settings, what, at_least=True))
     return frames, fps
 
 
@@ -84,22 +96,26 @@ def check_frames(frames: np.ndarray, path: Path, settings: AppSettings, what: st
     return frames
 
 
-def driver_clip(path: str | Path | None, settings: AppSettings) -> tuple[np.ndarray, float, Path]:
-    """The driving clip: (frames uint8 [T,H,W,3], fps, its path)."""
+def driver_clip(
+    path: str | Path | None, settings: AppSettings, keep: bool = True
+) -> tuple[np.ndarray, float, Path]:
+    """The driving clip: (frames uint8 [T,H,W,3], fps, its path); `keep=False`: the first frame
+    only (every frame is still checked)."""
     path = _given(path, "driving clip")
     check_size(path, settings, "driving clip")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise InputError(f"driving clip {path.name} is an image: the driver must be a video")
-    frames, fps = read_video(path, settings, "driving clip")
+    frames, fps = read_video(path, settings, "driving clip", keep)
     return check_frames(frames, path, settings, "driving clip"), fps, path
 
 
-def target_face(path: str | Path | None, settings: AppSettings) -> np.ndarray:
-    """The target: an image ([1,H,W,3]) or a video ([T',H,W,3]) of the face to animate."""
+def target_face(path: str | Path | None, settings: AppSettings, keep: bool = True) -> np.ndarray:
+    """The target: an image ([1,H,W,3]) or a video ([T',H,W,3]; `keep=False`: its first frame)
+    of the face to animate."""
     path = _given(path, "target face")
     check_size(path, settings, "target face")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         frames = read_image(path, "target face")
     else:
-        frames, _ = read_video(path, settings, "target face")
+        frames, _ = read_video(path, settings, "target face", keep)
     return check_frames(frames, path, settings, "target face")

@@ -18,7 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=[],
         metavar="RUN_DIR",
-        help="run folders to offer beside the shipped models",
+        help="run folders or mouth-flow folders to offer beside the shipped models",
     )
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload")
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip")
