@@ -8,8 +8,6 @@ Their stages are reported through `progress`.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -204,17 +202,16 @@ def run_mouthflow(
         unit="frame chunk ",
     )
     try:
-        with _recorded_meters() as meters:
-            summary = reenact_mouth(
-                driver_path,
-                target_path,
-                video,
-                painter,
-                size,
-                side_by_side=request.side_by_side,
-                measure=True,
-                progress=chunks,
-            )
+        summary = reenact_mouth(
+            driver_path,
+            target_path,
+            video,
+            painter,
+            size,
+            side_by_side=request.side_by_side,
+            measure=True,
+            progress=chunks,
+        )
     except (ValueError, FileNotFoundError) as exc:  # e.g. "no face found in driver PATH (...)"
         line = str(exc).replace(str(driver_path), driver_path.name)
         raise InputError(line.replace(str(target_path), target_path.name)) from None
@@ -222,7 +219,7 @@ def run_mouthflow(
     if request.fmt == "gif":
         _stage(progress, "writing the gif", MOUTH_STAGES)
         download = _gif_of(video, out / f"{name}.gif", fps)
-    rows = meters[-1].rows
+    rows = summary.rows
     driver_opening = np.array([r["driver"] for r in rows], float)
     output_opening = np.array([r["output"] for r in rows], float)
     from factorflow.app.plot import opening_plot
@@ -240,35 +237,6 @@ def run_mouthflow(
         plot=plot,
         seconds=time.perf_counter() - start,
     )
-
-
-_METER_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _recorded_meters() -> Iterator[list]:
-    """The `LipSyncMeter`s made inside the block. `reenact_mouth` returns its meter's summary
-    only; the plot needs the meter's per-frame rows (driver and output opening), so the class it
-    looks up is swapped for a subclass that records its instances, and restored on the way out.
-    The app serves one run at a time; the lock keeps two blocks from nesting anyway."""
-    from factorflow.metrics import lipsync
-
-    made: list = []
-    base = lipsync.LipSyncMeter
-
-    class Recorded(base):
-        def __init__(self) -> None:
-            super().__init__()
-            made.append(self)
-
-    with _METER_LOCK:
-        lipsync.LipSyncMeter = Recorded
-        try:
-            yield made
-        finally:
-            lipsync.LipSyncMeter = base
-    if not made:
-        raise RuntimeError("reenact_mouth(measure=True) made no LipSyncMeter")
 
 
 def _gif_of(video: Path, out: Path, fps: float) -> Path:

@@ -39,6 +39,7 @@ class Summary:
     seconds: dict[str, float] = field(default_factory=dict)
     metrics: dict | None = None
     sheet: list[dict] = field(default_factory=list)  # crops at the driver's most open frames
+    rows: list[dict] = field(default_factory=list)  # the lip-sync meter's per-frame figures
 
     def line(self) -> str:
         skipped = self.frames - self.reenacted
@@ -240,6 +241,7 @@ def reenact_mouth(
     summary.seconds.update(timings)
     if meter is not None:
         summary.metrics = meter.summary()
+        summary.rows = meter.rows
         summary.metrics.update(
             reenacted=summary.reenacted,
             driver_no_face=summary.driver_no_face,
