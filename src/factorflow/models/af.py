@@ -20,7 +20,13 @@ from factorflow.factor.sequence import FrameFeatures, SequenceClassifier
 from factorflow.flows import Glow
 from factorflow.flows.glow import GlowEncoding
 from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
-from factorflow.models.base import Batch, BatchRandom, FlowModel
+from factorflow.models.base import (
+    Batch,
+    BatchRandom,
+    FlowModel,
+    flatten_levels,
+    unflatten_levels,
+)
 from factorflow.models.glow import GlowModel
 
 
@@ -212,6 +218,30 @@ class AFModel(FlowModel):
 
     def render(self, identity: list[Tensor], motion: list[Tensor]) -> Tensor:
         return self.decode([s + r for s, r in zip(identity, motion, strict=True)])
+
+    # -- controlled generation -------------------------------------------------------------
+    @torch.no_grad()
+    def mouth_factor(self, frames: Tensor) -> Tensor:
+        """r of each frame, all levels flattened: [T,D]."""
+        parts = [
+            flatten_levels(self.factorize(frames[i : i + 64])[1]) for i in range(0, len(frames), 64)
+        ]
+        return torch.cat(parts)
+
+    def _mouth_motion(self, face: Tensor, rs: list[Tensor]) -> Any:
+        """What `render` takes as motion for r levels [N,...] on the face uint8 [3,H,W]."""
+        return rs
+
+    @torch.no_grad()
+    def render_mouth(self, face: Tensor, factors: Tensor, batch_size: int = 64) -> Tensor:
+        """decode(s of the face + r) for each r in factors [N,D]."""
+        ss, _ = self.factorize(face[None])
+        shapes = [tuple(s.shape[1:]) for s in ss]
+        out = []
+        for i in range(0, len(factors), batch_size):
+            rs = unflatten_levels(factors[i : i + batch_size].to(self.device), shapes)
+            out.append(self.render(ss, self._mouth_motion(face, rs)))
+        return torch.cat(out)
 
     @torch.no_grad()
     def previews(self, batch: Batch) -> dict[str, Tensor]:

@@ -13,6 +13,11 @@ Every model answers the same small interface, so adding a model means adding one
   each frame, for the leakage probes.
 - `previews(batch) -> dict[str, uint8 [N,3,H,W] or [rows,cols,3,H,W]]`: images the trainer saves
   as grids.
+- Controlled generation (`factorflow sample --mode ...`, `factorflow.control`), optional:
+  `mouth_factor(frames) -> [T,D]` (the mouth factor of a clip's frames, flat),
+  `render_mouth(face, factors) -> uint8 [N,3,H,W]` (one face with each factor as its mouth) and,
+  for models with a conditional prior, `draw_mouth(face, condition, n, temperature, generator)`.
+  The defaults raise NotImplementedError naming the model.
 
 Every model is built around a flow: `self.flow` (a `flows.Glow`) over frames quantised to
 `self.n_bits`. The flow-level questions (`bits_per_dim`, `sample`, `roundtrip_error`,
@@ -35,6 +40,20 @@ from factorflow.flows.likelihood import dequantize, postprocess
 from factorflow.registry import spec
 
 Batch = dict[str, Tensor]
+
+
+def flatten_levels(levels: list[Tensor]) -> Tensor:
+    """Per-level tensors [N,...] -> one flat [N,D] (levels concatenated, finest first)."""
+    return torch.cat([z.flatten(1) for z in levels], 1)
+
+
+def unflatten_levels(flat: Tensor, shapes: list[tuple[int, ...]]) -> list[Tensor]:
+    """[N,D] -> per-level tensors [N,*shape], the inverse of `flatten_levels`."""
+    sizes = [int(torch.Size(s).numel()) for s in shapes]
+    if flat.shape[1] != sum(sizes):
+        raise ValueError(f"expected factors of {sum(sizes)} numbers, got {flat.shape[1]}")
+    parts = flat.split(sizes, 1)
+    return [p.reshape(len(flat), *s) for p, s in zip(parts, shapes, strict=True)]
 
 
 class BatchRandom:
@@ -187,6 +206,31 @@ class FlowModel(nn.Module, ABC):
         back, _ = self.flow.inverse(self.flow.encode(x, cond).zs, cond)
         changed = postprocess(back, self.n_bits) != postprocess(x, self.n_bits)
         return float((back - x).abs().max()), int(changed.sum())
+
+    # -- controlled generation (optional) ---------------------------------------------------
+    def mouth_factor(self, frames: Tensor) -> Tensor:
+        """uint8 frames [T,3,H,W] of one clip (T=1: a still face) -> the mouth factor of each
+        frame, flattened to [T,D] float. A model whose factor depends on the clip (motioncode:
+        codes against the clip's mean frame) measures the clip as a whole."""
+        raise NotImplementedError(f"a {self.name} model has no mouth factor to control")
+
+    def render_mouth(self, face: Tensor, factors: Tensor) -> Tensor:
+        """One face uint8 [3,H,W] and factors [N,D] (as `mouth_factor` gives) -> uint8 frames
+        [N,3,H,W]: the face with each factor as its mouth, the rest of the face kept. The face's
+        own factor (`mouth_factor(face[None])`) gives the face back, up to the flow's rounding."""
+        raise NotImplementedError(f"a {self.name} model cannot render a face with a given mouth")
+
+    def draw_mouth(
+        self,
+        face: Tensor,
+        condition: Tensor,
+        n: int,
+        temperature: float = 0.7,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Models with a conditional prior: n draws uint8 [n,3,H,W] of the face uint8 [3,H,W] with
+        its mouth drawn from the prior given the condition read from another frame [3,H,W]."""
+        raise NotImplementedError(f"a {self.name} model has no conditional prior to draw from")
 
     def plain_glow(self) -> FlowModel | None:
         """A plain Glow model running this model's own flow (the glow-* baselines), or None when

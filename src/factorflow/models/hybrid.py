@@ -131,3 +131,27 @@ class HybridModel(AFModel):
         zs = [s + r for s, r in zip(identity, motion.latents, strict=True)]
         x, _ = self.flow.inverse(zs, motion.cond)
         return postprocess(x, self.n_bits)
+
+    # -- controlled generation -------------------------------------------------------------
+    def _mouth_motion(self, face: Tensor, rs: list[Tensor]) -> Motion:
+        cond = self._encode(face[None]).cond
+        return Motion(rs, [c.expand(len(rs[0]), *c.shape[1:]) for c in cond])
+
+    @torch.no_grad()
+    def draw_mouth(
+        self,
+        face: Tensor,
+        condition: Tensor,
+        n: int,
+        temperature: float = 0.7,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """z_1..L-1 drawn from the MI-flow's priors given the condition frame's c (and the face's
+        z_L); their r on the face's s: s (face) + r (draw) per level, decoded under that c."""
+        zs = self._encode(face[None]).encoding.zs
+        ss, _ = self.split(zs)
+        cond = [c.expand(n, *c.shape[1:]) for c in self._encode(condition[None]).cond]
+        given = [None] * (len(zs) - 1) + [zs[-1].expand(n, *zs[-1].shape[1:])]
+        drawn = self.flow.sample_latents(n, temperature, cond, given, generator)
+        _, rs = self.split(drawn)
+        return self.render(ss, Motion(rs, cond))

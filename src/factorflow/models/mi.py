@@ -42,7 +42,13 @@ from factorflow.factor.mi import MIObjective
 from factorflow.flows import Glow, GlowConfig
 from factorflow.flows.glow import GlowEncoding
 from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
-from factorflow.models.base import Batch, BatchRandom, FlowModel
+from factorflow.models.base import (
+    Batch,
+    BatchRandom,
+    FlowModel,
+    flatten_levels,
+    unflatten_levels,
+)
 
 
 def mi_flow_config(config: Config) -> GlowConfig:
@@ -187,6 +193,47 @@ class MIModel(FlowModel):
             rendered = self.render(self.factorize(target)[0][0], self.motion(driver))
             out["reenact_driver_target_output"] = torch.stack([driver, target, rendered])
         return {k: v.cpu() for k, v in out.items()}
+
+    # -- controlled generation -------------------------------------------------------------
+    @torch.no_grad()
+    def mouth_factor(self, frames: Tensor) -> Tensor:
+        """z_1..L-1 of each frame (what reenactment takes from the driver), flattened: [T,D]."""
+        return torch.cat(
+            [
+                flatten_levels(self.factorize(frames[i : i + 64])[1])
+                for i in range(0, len(frames), 64)
+            ]
+        )
+
+    @torch.no_grad()
+    def render_mouth(self, face: Tensor, factors: Tensor, batch_size: int = 64) -> Tensor:
+        """The face's z_L with z_1..L-1 from each of factors [N,D], under the face's condition."""
+        _, cond, encoding = self._encode(face[None])
+        top = encoding.zs[-1]
+        shapes = [tuple(z.shape[1:]) for z in encoding.zs[:-1]]
+        out = []
+        for i in range(0, len(factors), batch_size):
+            fine = unflatten_levels(factors[i : i + batch_size].to(self.device), shapes)
+            n = len(fine[0])
+            zs = [*fine, top.expand(n, *top.shape[1:])]
+            out.append(self.decode(zs, [c.expand(n, *c.shape[1:]) for c in cond]))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def draw_mouth(
+        self,
+        face: Tensor,
+        condition: Tensor,
+        n: int,
+        temperature: float = 0.7,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The face's z_L with z_1..L-1 drawn from their priors given the condition frame's c."""
+        top = self.identity(face[None])
+        cond = [c.expand(n, *c.shape[1:]) for c in self._encode(condition[None]).cond]
+        given = [None] * (len(cond) - 1) + [top.expand(n, *top.shape[1:])]
+        zs = self.flow.sample_latents(n, temperature, cond, given, generator)
+        return self.decode(zs, cond)
 
     def decode(self, zs: list[Tensor], cond: list[Tensor]) -> Tensor:
         x, _ = self.flow.inverse(zs, cond)

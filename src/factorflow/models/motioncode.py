@@ -264,6 +264,37 @@ class MotionCodeModel(FlowModel):
             return identity.frames[w.argmax(1)]
         return self.decode([torch.einsum("nm,m...->n...", w, z) for z in identity.latents])
 
+    # -- controlled generation -------------------------------------------------------------
+    @torch.no_grad()
+    def mouth_factor(self, frames: Tensor) -> Tensor:
+        """The codes [T,D] of one clip's frames, against the clip's mean frame (a still face:
+        against itself)."""
+        return self.motion(frames)
+
+    @torch.no_grad()
+    def render_mouth(self, face: Tensor, factors: Tensor, batch_size: int = 64) -> Tensor:
+        """The face with its mouth box changed by what the crop decoder says each code changes:
+        box + g(box, c) - g(box, c_face), c_face being the face's own code; outside the box the
+        face is kept exactly. Needs the decoder (`mc.w_rec > 0` in training)."""
+        if self.decoder is None:
+            raise ValueError(
+                "this motioncode model was trained without its mouth decoder (mc.w_rec=0), so it "
+                "cannot draw a mouth for a code"
+            )
+        x = self._x(face[None])
+        crop = self.encoder.crop(x)
+        base = self.decoder(crop, self.encoder(x, x))
+        x0, y0, x1, y1 = self.encoder.bounds
+        out = []
+        for i in range(0, len(factors), batch_size):
+            codes = factors[i : i + batch_size].to(self.device)
+            n = len(codes)
+            change = self.decoder(crop.expand(n, *crop.shape[1:]), codes) - base
+            frames = x.repeat(n, 1, 1, 1)
+            frames[..., y0:y1, x0:x1] = crop + change
+            out.append(((frames + 0.5) * 255).round().clamp(0, 255).to(torch.uint8))
+        return torch.cat(out)
+
     @torch.no_grad()
     def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """One clip's frames [T,3,H,W] -> (identity: its mean latent per level [1,...],

@@ -1,0 +1,190 @@
+"""What controlled generation knows about a model's mouth factor, measured on training clips.
+
+- directions: the principal components of the mouth factor's motion within clips (each frame's
+  factor minus its clip's mean factor), over the frames of the training split, with the standard
+  deviation of the frames along each. Taking the motion within clips keeps what tells speakers
+  apart (a factor that carries the speaker, as AF's r does) from taking the first directions.
+- word motion: for each word of the vocabulary, the per-time-step mean over its training clips
+  of (factor_t - the clip's mean factor): the word's typical motion, relative to any face.
+
+Only frames and word labels go in (a prepared corpus's training split, through the same readers
+training uses); never the synthetic generator's hidden factors. Stats are stored as a folder of
+`stats.safetensors` (tensors) and `stats.json` (what they were made from), so they are computed
+once per checkpoint and corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from factorflow.io import atomic_dir, atomic_write_text
+from factorflow.models.base import FlowModel
+
+log = logging.getLogger(__name__)
+
+FORMAT = "factorflow-control-stats/1"
+TENSORS = "stats.safetensors"
+INFO = "stats.json"
+
+
+@dataclass
+class ControlStats:
+    """directions [K,D] (unit rows), sd [K] (of the training frames along each), words (the
+    vocabulary), word_motion [W,T,D] and word_clips [W] (training clips behind each word's mean).
+    `info`: JSON-able provenance (model, corpus, clip and frame counts)."""
+
+    directions: Tensor
+    sd: Tensor
+    words: list[str]
+    word_motion: Tensor
+    word_clips: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.directions.shape[1])
+
+    def word_index(self, word: str) -> int:
+        """The index of `word` (case-insensitive), or a ValueError listing the vocabulary."""
+        upper = [w.upper() for w in self.words]
+        if word.upper() not in upper:
+            raise ValueError(f"--word {word}: not in the vocabulary ({', '.join(self.words)})")
+        index = upper.index(word.upper())
+        if int(self.word_clips[index]) == 0:
+            raise ValueError(f"--word {word}: no training clip of it was found")
+        return index
+
+
+def principal_directions(rows: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Centred rows [N,D] -> (the top k principal directions [k,D] as unit rows, the standard
+    deviation of the rows along each [k]). Each direction is signed so that its largest
+    component is positive (the sign of a principal component is otherwise arbitrary)."""
+    n, d = rows.shape
+    k = max(1, min(k, n - 1, d))
+    q = min(k + 8, n, d)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        _, s, v = torch.pca_lowrank(rows.float(), q=q, center=False, niter=6)
+    directions = v[:, :k].T.contiguous()
+    sign = torch.sign(directions.gather(1, directions.abs().argmax(1, keepdim=True)))
+    directions = directions * sign
+    return directions, s[:k] / max(n - 1, 1) ** 0.5
+
+
+@torch.no_grad()
+def compute_stats(
+    model: FlowModel,
+    clips: Iterable[tuple[Tensor, int]],
+    words: list[str],
+    n_directions: int = 8,
+    max_rows: int = 8192,
+    seed: int = 0,
+) -> ControlStats:
+    """Stats from training clips: (uint8 frames [T,3,H,W], word index or -1) pairs."""
+    rows: list[Tensor] = []
+    sums: Tensor | None = None
+    counts = torch.zeros(len(words), dtype=torch.long)
+    n_clips = n_frames = 0
+    length = None
+    for frames, word in clips:
+        factor = model.mouth_factor(frames).float().cpu()
+        motion = factor - factor.mean(0, keepdim=True)
+        rows.append(motion)
+        n_clips += 1
+        n_frames += len(frames)
+        if length is None:
+            length = len(frames)
+            sums = torch.zeros(len(words), length, factor.shape[1], dtype=torch.float64)
+        if 0 <= word < len(words) and len(frames) == length:
+            sums[word] += motion.double()
+            counts[word] += 1
+    if n_clips < 2:
+        raise ValueError(f"controlled generation needs at least 2 training clips, got {n_clips}")
+    table = torch.cat(rows)
+    if len(table) > max_rows:  # an even spread of frames over all clips
+        table = table[torch.linspace(0, len(table) - 1, max_rows).round().long()]
+    directions, sd = principal_directions(table, n_directions, seed)
+    word_motion = (sums / counts.clamp(min=1)[:, None, None]).float()
+    info = {"clips": n_clips, "frames": n_frames, "pca_rows": len(table), "dim": table.shape[1]}
+    log.info("control stats: %d clips, %d frames, factor of %d", n_clips, n_frames, table.shape[1])
+    return ControlStats(directions, sd, list(words), word_motion, counts, info)
+
+
+def stats_from_data(
+    model: FlowModel,
+    data_config: Any,
+    data_dir: str | Path,
+    max_clips: int | None = None,
+    n_directions: int = 8,
+) -> ControlStats:
+    """`compute_stats` over the training split of a prepared corpus (any reader layout or a
+    shard folder), read as the model was trained (`data_config`: clip length, frame size)."""
+    from factorflow.engine.loader import open_split
+
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise FileNotFoundError(f"--data {data_dir} does not exist")
+    dataset = open_split(data_dir, "train", data_config, "clips")
+    n = len(dataset) if max_clips is None else min(max_clips, len(dataset))
+    # An even spread over the split (its clips are sorted by word) when capped.
+    picks = torch.linspace(0, len(dataset) - 1, n).round().long().unique().tolist()
+
+    def clips() -> Iterable[tuple[Tensor, int]]:
+        for i in picks:
+            item = dataset[i]
+            yield item["frames"].to(model.device), int(item["word"])
+
+    stats = compute_stats(model, clips(), list(dataset.words), n_directions)
+    stats.info.update(model=model.name, data=str(data_dir), split="train")
+    return stats
+
+
+def save_stats(stats: ControlStats, folder: str | Path, replace: bool = False) -> Path:
+    """Write `stats.safetensors` and `stats.json` into a new folder (atomically)."""
+    folder = Path(folder)
+    with atomic_dir(folder, replace=replace) as tmp:
+        save_file(
+            {
+                "directions": stats.directions.contiguous(),
+                "sd": stats.sd.contiguous(),
+                "word_motion": stats.word_motion.contiguous(),
+                "word_clips": stats.word_clips.contiguous(),
+            },
+            str(tmp / TENSORS),
+        )
+        info = {"format": FORMAT, "words": stats.words, **stats.info}
+        atomic_write_text(tmp / INFO, json.dumps(info, indent=1) + "\n")
+    return folder
+
+
+def load_stats(folder: str | Path) -> ControlStats:
+    folder = Path(folder)
+    info_path, tensor_path = folder / INFO, folder / TENSORS
+    if not info_path.is_file() or not tensor_path.is_file():
+        raise FileNotFoundError(f"--stats {folder}: expected {INFO} and {TENSORS} in it")
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{info_path}: not valid JSON ({exc.msg})") from None
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{info_path}: format {info.get('format')!r}, expected {FORMAT}")
+    tensors = load_file(str(tensor_path))
+    words = info.pop("words")
+    info.pop("format")
+    return ControlStats(
+        tensors["directions"],
+        tensors["sd"],
+        list(words),
+        tensors["word_motion"],
+        tensors["word_clips"],
+        info,
+    )
