@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from factorflow.control.stats import ControlStats, load_stats, save_stats, stats_from_data
@@ -53,10 +52,10 @@ def resolve_stats(
     """The mouth-factor statistics: loaded from `stats_dir` when it holds them (and --force is not
     asking to remake them), else computed from the training split of `data` and, when `stats_dir`
     is given, stored there for the next time."""
-    if stats_dir is not None and (Path(stats_dir) / "stats.json").exists():
-        if data is None or not force:
-            log.info("control stats from %s", stats_dir)
-            return load_stats(stats_dir)
+    stored = stats_dir is not None and (Path(stats_dir) / "stats.json").exists()
+    if stored and (data is None or not force):
+        log.info("control stats from %s", stats_dir)
+        return load_stats(stats_dir)
     if data is None:
         raise ValueError(
             "this mode needs --data DATA (a prepared corpus: its training clips give the factor's "
