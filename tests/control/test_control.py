@@ -97,6 +97,10 @@ def test_stats_traverse_and_word_clip(tmp_path) -> None:
     assert torch.equal(grid[0, 2], face)  # step 0 is the face itself
     word = control.word_clip(model, face, again, "b")
     assert word.shape == (4, 3, 16, 16)
+    # the medoid is one real training clip's motion (a clip of that word)
+    motions = [model.mouth_factor(c) - model.mouth_factor(c).mean(0) for c in clips[1::2]]
+    assert any(torch.allclose(again.word_medoid[1], m, atol=1e-5) for m in motions)
+    assert control.word_clip(model, face, again, "B", sequence="medoid").shape == word.shape
     with pytest.raises(ValueError, match="not in the vocabulary"):
         control.word_clip(model, face, again, "ZEBRA")
     gif = control.sweep_frames(grid)

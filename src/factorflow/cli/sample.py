@@ -47,6 +47,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     c.add_argument("--extent", type=float, default=2.5, help="traverse: +-standard deviations")
     c.add_argument("--word", help="word: a word of the corpus's vocabulary")
     c.add_argument("--gain", type=float, default=1.0, help="word: scale of the word's motion")
+    c.add_argument(
+        "--sequence",
+        choices=("mean", "medoid"),
+        default="mean",
+        help="word: the word's motion as the mean over its training clips, or the clip nearest it",
+    )
     c.add_argument("--fps", type=float, default=8.0, help="frames per second of GIF/mp4 outputs")
     c.add_argument("--condition", type=Path, help="draw: frame(s) whose condition is used")
 
@@ -133,7 +139,7 @@ def _control(args: argparse.Namespace) -> int:
             f"-{args.extent}..+{args.extent} sd) and {outs[1]}"
         )
         return 0
-    clip = control.word_clip(model, face, stats, args.word, args.gain)
+    clip = control.word_clip(model, face, stats, args.word, args.gain, args.sequence)
     write_clip(args.out, clip.permute(0, 2, 3, 1).numpy(), args.fps, replace=args.force)
     print(f"wrote {args.out}: {len(clip)} frames of the target saying {args.word.upper()}")
     return 0

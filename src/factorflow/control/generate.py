@@ -18,6 +18,8 @@ from torch import Tensor
 from factorflow.control.stats import ControlStats
 from factorflow.models.base import FlowModel
 
+SEQUENCES = ("mean", "medoid")  # a word's motion: mean over its training clips, or their medoid
+
 
 def face_factor(model: FlowModel, face: Tensor, stats: ControlStats | None = None) -> Tensor:
     """The mouth factor [D] of a still face uint8 [3,H,W]; checks it against the stats' size."""
@@ -64,12 +66,21 @@ def traverse(
 
 @torch.no_grad()
 def word_clip(
-    model: FlowModel, face: Tensor, stats: ControlStats, word: str, gain: float = 1.0
+    model: FlowModel,
+    face: Tensor,
+    stats: ControlStats,
+    word: str,
+    gain: float = 1.0,
+    sequence: str = "mean",
 ) -> Tensor:
-    """uint8 [T,3,H,W]: the face saying `word` (its factor plus `gain` x the word's motion)."""
+    """uint8 [T,3,H,W]: the face saying `word`: its factor plus `gain` x the word's motion,
+    `sequence` "mean" (over the word's training clips) or "medoid" (the clip nearest it)."""
+    if sequence not in SEQUENCES:
+        raise ValueError(f"--sequence {sequence}: expected one of {', '.join(SEQUENCES)}")
     index = stats.word_index(word)
     base = face_factor(model, face, stats)
-    factors = base + gain * stats.word_motion[index].to(base)
+    motion = stats.word_motion if sequence == "mean" else stats.word_medoid
+    factors = base + gain * motion[index].to(base)
     return model.render_mouth(face.to(model.device), factors).cpu()
 
 

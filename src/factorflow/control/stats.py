@@ -5,7 +5,9 @@
   deviation of the frames along each. Taking the motion within clips keeps what tells speakers
   apart (a factor that carries the speaker, as AF's r does) from taking the first directions.
 - word motion: for each word of the vocabulary, the per-time-step mean over its training clips
-  of (factor_t - the clip's mean factor): the word's typical motion, relative to any face.
+  of (factor_t - the clip's mean factor): the word's typical motion, relative to any face; and
+  its medoid, the one training clip's motion closest to that mean (a real sequence, so it keeps
+  the full amplitude that averaging clips with different timing smooths away).
 
 Only frames and word labels go in (a prepared corpus's training split, through the same readers
 training uses); never the synthetic generator's hidden factors. Stats are stored as a folder of
@@ -39,7 +41,8 @@ INFO = "stats.json"
 @dataclass
 class ControlStats:
     """directions [K,D] (unit rows), sd [K] (of the training frames along each), words (the
-    vocabulary), word_motion [W,T,D] and word_clips [W] (training clips behind each word's mean).
+    vocabulary), word_motion [W,T,D] and word_clips [W] (training clips behind each word's mean),
+    word_medoid [W,T,D] (the training clip's motion nearest each word's mean).
     `info`: JSON-able provenance (model, corpus, clip and frame counts)."""
 
     directions: Tensor
@@ -47,6 +50,7 @@ class ControlStats:
     words: list[str]
     word_motion: Tensor
     word_clips: Tensor
+    word_medoid: Tensor
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,6 +95,7 @@ def compute_stats(
 ) -> ControlStats:
     """Stats from training clips: (uint8 frames [T,3,H,W], word index or -1) pairs."""
     rows: list[Tensor] = []
+    labels: list[int] = []
     sums: Tensor | None = None
     counts = torch.zeros(len(words), dtype=torch.long)
     n_clips = n_frames = 0
@@ -99,6 +104,7 @@ def compute_stats(
         factor = model.mouth_factor(frames).float().cpu()
         motion = factor - factor.mean(0, keepdim=True)
         rows.append(motion)
+        labels.append(word if len(frames) == (length or len(frames)) else -1)
         n_clips += 1
         n_frames += len(frames)
         if length is None:
@@ -109,14 +115,20 @@ def compute_stats(
             counts[word] += 1
     if n_clips < 2:
         raise ValueError(f"controlled generation needs at least 2 training clips, got {n_clips}")
+    word_motion = (sums / counts.clamp(min=1)[:, None, None]).float()
+    word_medoid = torch.zeros_like(word_motion)
+    for w in range(len(words)):
+        own = [r for r, label in zip(rows, labels, strict=True) if label == w]
+        if own:
+            dist = torch.stack([(r - word_motion[w]).pow(2).sum() for r in own])
+            word_medoid[w] = own[int(dist.argmin())]
     table = torch.cat(rows)
     if len(table) > max_rows:  # an even spread of frames over all clips
         table = table[torch.linspace(0, len(table) - 1, max_rows).round().long()]
     directions, sd = principal_directions(table, n_directions, seed)
-    word_motion = (sums / counts.clamp(min=1)[:, None, None]).float()
     info = {"clips": n_clips, "frames": n_frames, "pca_rows": len(table), "dim": table.shape[1]}
     log.info("control stats: %d clips, %d frames, factor of %d", n_clips, n_frames, table.shape[1])
-    return ControlStats(directions, sd, list(words), word_motion, counts, info)
+    return ControlStats(directions, sd, list(words), word_motion, counts, word_medoid, info)
 
 
 def stats_from_data(
@@ -158,6 +170,7 @@ def save_stats(stats: ControlStats, folder: str | Path, replace: bool = False) -
                 "sd": stats.sd.contiguous(),
                 "word_motion": stats.word_motion.contiguous(),
                 "word_clips": stats.word_clips.contiguous(),
+                "word_medoid": stats.word_medoid.contiguous(),
             },
             str(tmp / TENSORS),
         )
@@ -186,5 +199,6 @@ def load_stats(folder: str | Path) -> ControlStats:
         list(words),
         tensors["word_motion"],
         tensors["word_clips"],
+        tensors["word_medoid"],
         info,
     )
