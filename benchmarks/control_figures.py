@@ -74,10 +74,11 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
     from factorflow.models import load
 
     model, config = load(checkpoint)
-    name = Path(checkpoint).name
+    name = Path(checkpoint).name + ("" if args.renderer == "model" else f" ({args.renderer})")
     start = time.perf_counter()
-    stats_dir = args.stats / name if args.stats else None
-    stats = resolve_stats(model, config, args.data, stats_dir, args.max_clips)
+    stats_dir = args.stats / f"{Path(checkpoint).name}-{args.renderer}" if args.stats else None
+    flow = args.renderer == "flow"
+    stats = resolve_stats(model, config, args.data, stats_dir, args.max_clips, flow_map=flow)
     stats_s = time.perf_counter() - start
     picks = targets_of(test, args.targets)
     counts = bootstrap.resample_counts(len(picks), seed=args.seed)
@@ -90,7 +91,7 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
     sheets = []
     start = time.perf_counter()
     for i, face in enumerate(faces):
-        trav = control.traverse(model, face, stats, k, s, args.extent)
+        trav = control.traverse(model, face, stats, k, s, args.extent, args.renderer)
         openings[i] = judges.opening(trav.flatten(0, 1)).view(k, s)
         ratios[i] = mouth_change_ratio(trav, MOUTH_BOX)
         if i < 6:
@@ -132,7 +133,10 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
         correct = torch.zeros(len(picks), n_words)
         for i, face in enumerate(faces):
             clips = torch.stack(
-                [control.word_clip(model, face, stats, w, gain, sequence) for w in stats.words]
+                [
+                    control.word_clip(model, face, stats, w, gain, sequence, args.renderer)
+                    for w in stats.words
+                ]
             )
             truth = torch.tensor([word_ids[w.upper()] for w in stats.words])
             pred = judges.words.predict(clips)
@@ -153,9 +157,12 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
 
     if figures is not None:
         figures.mkdir(parents=True, exist_ok=True)
-        save_png(grid(torch.cat(sheets), nrow=s), figures / f"{name}_traverse_dir1.png")
         save_png(
-            grid(word_sheet.flatten(0, 1), nrow=word_sheet.shape[1]), figures / f"{name}_words.png"
+            grid(torch.cat(sheets), nrow=s), figures / f"{name.replace(' ', '_')}_traverse_dir1.png"
+        )
+        save_png(
+            grid(word_sheet.flatten(0, 1), nrow=word_sheet.shape[1]),
+            figures / f"{name.replace(' ', '_')}_words.png",
         )
     return {
         "name": name,
@@ -183,6 +190,7 @@ def main() -> None:
     p.add_argument("--extent", type=float, default=3.0)
     p.add_argument("--gains", type=float, nargs="+", default=[1.0])
     p.add_argument("--sequences", nargs="+", default=["mean"], choices=["mean", "medoid"])
+    p.add_argument("--renderer", default="model", choices=["model", "flow"])
     p.add_argument("--max-clips", type=int, help="training clips read for the stats")
     p.add_argument("--stats", type=Path, help="folder to keep/reuse each checkpoint's stats in")
     p.add_argument("--figures", type=Path, help="folder for PNG sheets")

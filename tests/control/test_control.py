@@ -125,3 +125,22 @@ def test_a_traversal_changes_the_mouth_more_than_the_rest() -> None:
     assert mouth_change_ratio(frozen, box) == 0
     noise = torch.randint(0, 256, (2, 5, 3, 16, 16), dtype=torch.uint8)
     assert 0.5 < mouth_change_ratio(noise, box) < 2
+
+
+def test_the_flow_renderer_moves_the_latent_the_map_gives() -> None:
+    model = _model("motioncode")
+    clips = _clips()
+    stats = control.compute_stats(model, [(c, 0) for c in clips], ["A"], 4, flow_map=True)
+    assert stats.flow_map is not None and stats.flow_map.shape == (4, 3 * 16 * 16)
+    face = clips[2, 1]
+    grid = control.traverse(model, face, stats, directions=2, steps=5, renderer="flow")
+    assert grid.shape == (2, 5, 3, 16, 16)
+    assert (grid[:, 2].int() - face.int()).abs().max() <= 8  # step 0: the face, through the flow
+    assert (grid[0, 0].int() - grid[0, 4].int()).abs().sum() > 0
+    with pytest.raises(ValueError, match="no flow map"):
+        plain = control.compute_stats(model, [(c, 0) for c in clips], ["A"])
+        control.traverse(model, face, plain, renderer="flow")
+    mi = _model("mi")
+    mi_stats = control.compute_stats(mi, [(c, 0) for c in clips], ["A"], 2)
+    with pytest.raises(ValueError, match="mi model has no plain flow"):
+        control.traverse(mi, face, mi_stats, directions=1, renderer="flow")

@@ -55,6 +55,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     )
     c.add_argument("--fps", type=float, default=8.0, help="frames per second of GIF/mp4 outputs")
     c.add_argument("--condition", type=Path, help="draw: frame(s) whose condition is used")
+    c.add_argument(
+        "--renderer",
+        choices=("model", "flow"),
+        default="model",
+        help="traverse, word: the model's own mouth renderer, or the flow latent change that came "
+        "with the factor's change in training (a map fitted with the stats)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,9 +136,14 @@ def _control(args: argparse.Namespace) -> int:
         )
         return 0
 
-    stats = resolve_stats(model, config, args.data, args.stats, args.max_clips, args.force)
+    flow_map = args.renderer == "flow"
+    stats = resolve_stats(
+        model, config, args.data, args.stats, args.max_clips, args.force, flow_map
+    )
     if args.mode == "traverse":
-        frames = control.traverse(model, face, stats, args.directions, args.steps, args.extent)
+        frames = control.traverse(
+            model, face, stats, args.directions, args.steps, args.extent, args.renderer
+        )
         save_png(grid(frames.flatten(0, 1), nrow=args.steps), args.out, replace=args.force)
         write_clip(outs[1], control.sweep_frames(frames), args.fps, replace=args.force)
         print(
@@ -139,7 +151,7 @@ def _control(args: argparse.Namespace) -> int:
             f"-{args.extent}..+{args.extent} sd) and {outs[1]}"
         )
         return 0
-    clip = control.word_clip(model, face, stats, args.word, args.gain, args.sequence)
+    clip = control.word_clip(model, face, stats, args.word, args.gain, args.sequence, args.renderer)
     write_clip(args.out, clip.permute(0, 2, 3, 1).numpy(), args.fps, replace=args.force)
     print(f"wrote {args.out}: {len(clip)} frames of the target saying {args.word.upper()}")
     return 0

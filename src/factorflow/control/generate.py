@@ -16,9 +16,49 @@ import torch
 from torch import Tensor
 
 from factorflow.control.stats import ControlStats
-from factorflow.models.base import FlowModel
+from factorflow.models.base import FlowModel, flatten_levels, unflatten_levels
 
 SEQUENCES = ("mean", "medoid")  # a word's motion: mean over its training clips, or their medoid
+RENDERERS = ("model", "flow")  # the model's render_mouth, or the stats' flow map through its Glow
+
+
+@torch.no_grad()
+def render(
+    model: FlowModel,
+    face: Tensor,
+    base: Tensor,
+    factors: Tensor,
+    stats: ControlStats,
+    renderer: str = "model",
+    batch_size: int = 64,
+) -> Tensor:
+    """The face uint8 [3,H,W] with each of factors [N,D] as its mouth -> uint8 [N,3,H,W].
+
+    "model": `model.render_mouth`. "flow": the face's flow latent plus the latent change the stats'
+    flow map gives for the factor change from the face's own factor `base` [D], decoded by the
+    model's plain Glow."""
+    if renderer not in RENDERERS:
+        raise ValueError(f"--renderer {renderer}: expected one of {', '.join(RENDERERS)}")
+    if renderer == "model":
+        return model.render_mouth(face.to(model.device), factors).cpu()
+    glow = model.plain_glow()
+    if glow is None:
+        raise ValueError(f"a {model.name} model has no plain flow: use --renderer model")
+    if stats.flow_map is None:
+        raise ValueError(
+            "these control stats hold no flow map: make them with --renderer flow (with --data, "
+            "and --force to remake stored --stats)"
+        )
+    zs = glow.encode(face[None].to(model.device))
+    shapes = [tuple(z.shape[1:]) for z in zs]
+    z_face = flatten_levels(zs)
+    m = len(stats.flow_map)
+    coords = (factors - base).to(z_face) @ stats.directions[:m].to(z_face).T
+    out = []
+    for i in range(0, len(coords), batch_size):
+        z = z_face + coords[i : i + batch_size] @ stats.flow_map.to(z_face)
+        out.append(glow.decode(unflatten_levels(z, shapes)).cpu())
+    return torch.cat(out)
 
 
 def face_factor(model: FlowModel, face: Tensor, stats: ControlStats | None = None) -> Tensor:
@@ -49,6 +89,7 @@ def traverse(
     directions: int = 3,
     steps: int = 7,
     extent: float = 2.5,
+    renderer: str = "model",
 ) -> Tensor:
     """uint8 [K,S,3,H,W]: row k moves the face's factor along direction k, column j by
     `step_values(steps, extent)[j]` of that direction's standard deviation."""
@@ -60,8 +101,8 @@ def traverse(
     dirs = stats.directions[:directions].to(base)
     sd = stats.sd[:directions].to(base)
     factors = base + (alphas[None, :, None].to(base) * sd[:, None, None]) * dirs[:, None, :]
-    frames = model.render_mouth(face.to(model.device), factors.flatten(0, 1))
-    return frames.view(directions, steps, *frames.shape[1:]).cpu()
+    frames = render(model, face, base, factors.flatten(0, 1), stats, renderer)
+    return frames.view(directions, steps, *frames.shape[1:])
 
 
 @torch.no_grad()
@@ -72,6 +113,7 @@ def word_clip(
     word: str,
     gain: float = 1.0,
     sequence: str = "mean",
+    renderer: str = "model",
 ) -> Tensor:
     """uint8 [T,3,H,W]: the face saying `word`: its factor plus `gain` x the word's motion,
     `sequence` "mean" (over the word's training clips) or "medoid" (the clip nearest it)."""
@@ -81,7 +123,7 @@ def word_clip(
     base = face_factor(model, face, stats)
     motion = stats.word_motion if sequence == "mean" else stats.word_medoid
     factors = base + gain * motion[index].to(base)
-    return model.render_mouth(face.to(model.device), factors).cpu()
+    return render(model, face, base, factors, stats, renderer)
 
 
 @torch.no_grad()

@@ -48,10 +48,11 @@ def resolve_stats(
     stats_dir: Path | None,
     max_clips: int | None = None,
     force: bool = False,
+    flow_map: bool = False,
 ) -> ControlStats:
     """The mouth-factor statistics: loaded from `stats_dir` when it holds them (and --force is not
-    asking to remake them), else computed from the training split of `data` and, when `stats_dir`
-    is given, stored there for the next time."""
+    asking to remake them), else computed from the training split of `data` (with a flow map if
+    `flow_map`) and, when `stats_dir` is given, stored there for the next time."""
     stored = stats_dir is not None and (Path(stats_dir) / "stats.json").exists()
     if stored and (data is None or not force):
         log.info("control stats from %s", stats_dir)
@@ -61,7 +62,7 @@ def resolve_stats(
             "this mode needs --data DATA (a prepared corpus: its training clips give the factor's "
             "directions and the words' motion) or --stats DIR holding stats made before"
         )
-    stats = stats_from_data(model, config.data, data, max_clips)
+    stats = stats_from_data(model, config.data, data, max_clips, flow_map=flow_map)
     if stats_dir is not None:
         save_stats(stats, stats_dir, replace=force)
         log.info("control stats stored in %s", stats_dir)

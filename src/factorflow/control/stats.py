@@ -9,6 +9,12 @@
   its medoid, the one training clip's motion closest to that mean (a real sequence, so it keeps
   the full amplitude that averaging clips with different timing smooths away).
 
+- flow map (optional, models with a plain Glow flow): a ridge regression of the flow latent's
+  motion within clips (z_t - the clip's mean z) on the factor's coordinates along the leading
+  directions, so that a factor change can also be rendered as the flow latent change that came
+  with it in training (`--renderer flow`): the model's own renderer may show less of the mouth
+  than its factor says (AF's r, motioncode's small crop decoder).
+
 Only frames and word labels go in (a prepared corpus's training split, through the same readers
 training uses); never the synthetic generator's hidden factors. Stats are stored as a folder of
 `stats.safetensors` (tensors) and `stats.json` (what they were made from), so they are computed
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from factorflow.io import atomic_dir, atomic_write_text
-from factorflow.models.base import FlowModel
+from factorflow.models.base import FlowModel, flatten_levels
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ class ControlStats:
     word_clips: Tensor
     word_medoid: Tensor
     info: dict[str, Any] = field(default_factory=dict)
+    flow_map: Tensor | None = None  # [M, Dz]: latent change per unit along directions 1..M
 
     @property
     def dim(self) -> int:
@@ -85,22 +92,54 @@ def principal_directions(rows: Tensor, k: int, seed: int = 0) -> tuple[Tensor, T
 
 
 @torch.no_grad()
-def compute_stats(
+def fit_flow_map(
     model: FlowModel,
     clips: Iterable[tuple[Tensor, int]],
+    motions: list[Tensor],
+    directions: Tensor,
+    ridge: float = 1e-3,
+) -> Tensor:
+    """[M, Dz]: the ridge regression of the flow latent's motion within each clip on the factor
+    motion's coordinates along `directions` [M,D] (`motions`: each clip's factor motion [T,D], in
+    the order of `clips`)."""
+    glow = model.plain_glow()
+    if glow is None:
+        raise ValueError(f"a {model.name} model has no plain flow to render a factor through")
+    m = len(directions)
+    ptp = torch.zeros(m, m, dtype=torch.float64)
+    ptz: Tensor | None = None
+    for (frames, _), motion in zip(clips, motions, strict=True):
+        z = torch.cat(
+            [flatten_levels(glow.encode(frames[i : i + 64])) for i in range(0, len(frames), 64)]
+        )
+        dz = (z - z.mean(0, keepdim=True)).double().cpu()
+        p = motion.double() @ directions.double().T
+        ptp += p.T @ p
+        ptz = p.T @ dz if ptz is None else ptz + p.T @ dz
+    lam = ridge * float(ptp.trace()) / m
+    return torch.linalg.solve(ptp + lam * torch.eye(m, dtype=torch.float64), ptz).float()
+
+
+@torch.no_grad()
+def compute_stats(
+    model: FlowModel,
+    clips: Iterable[tuple[Tensor, int]] | Callable[[], Iterable[tuple[Tensor, int]]],
     words: list[str],
-    n_directions: int = 8,
+    n_directions: int = 16,
     max_rows: int = 8192,
     seed: int = 0,
+    flow_map: bool = False,
 ) -> ControlStats:
-    """Stats from training clips: (uint8 frames [T,3,H,W], word index or -1) pairs."""
+    """Stats from training clips: (uint8 frames [T,3,H,W], word index or -1) pairs, or a function
+    giving them afresh (needed with `flow_map`, which reads the clips a second time)."""
+    source = clips if callable(clips) else (lambda: clips)
     rows: list[Tensor] = []
     labels: list[int] = []
     sums: Tensor | None = None
     counts = torch.zeros(len(words), dtype=torch.long)
     n_clips = n_frames = 0
     length = None
-    for frames, word in clips:
+    for frames, word in source():
         factor = model.mouth_factor(frames).float().cpu()
         motion = factor - factor.mean(0, keepdim=True)
         rows.append(motion)
@@ -128,7 +167,10 @@ def compute_stats(
     directions, sd = principal_directions(table, n_directions, seed)
     info = {"clips": n_clips, "frames": n_frames, "pca_rows": len(table), "dim": table.shape[1]}
     log.info("control stats: %d clips, %d frames, factor of %d", n_clips, n_frames, table.shape[1])
-    return ControlStats(directions, sd, list(words), word_motion, counts, word_medoid, info)
+    stats = ControlStats(directions, sd, list(words), word_motion, counts, word_medoid, info)
+    if flow_map:
+        stats.flow_map = fit_flow_map(model, source(), rows, directions)
+    return stats
 
 
 def stats_from_data(
@@ -136,7 +178,8 @@ def stats_from_data(
     data_config: Any,
     data_dir: str | Path,
     max_clips: int | None = None,
-    n_directions: int = 8,
+    n_directions: int = 16,
+    flow_map: bool = False,
 ) -> ControlStats:
     """`compute_stats` over the training split of a prepared corpus (any reader layout or a
     shard folder), read as the model was trained (`data_config`: clip length, frame size)."""
@@ -155,7 +198,7 @@ def stats_from_data(
             item = dataset[i]
             yield item["frames"].to(model.device), int(item["word"])
 
-    stats = compute_stats(model, clips(), list(dataset.words), n_directions)
+    stats = compute_stats(model, clips, list(dataset.words), n_directions, flow_map=flow_map)
     stats.info.update(model=model.name, data=str(data_dir), split="train")
     return stats
 
@@ -171,6 +214,7 @@ def save_stats(stats: ControlStats, folder: str | Path, replace: bool = False) -
                 "word_motion": stats.word_motion.contiguous(),
                 "word_clips": stats.word_clips.contiguous(),
                 "word_medoid": stats.word_medoid.contiguous(),
+                **({} if stats.flow_map is None else {"flow_map": stats.flow_map.contiguous()}),
             },
             str(tmp / TENSORS),
         )
@@ -201,4 +245,5 @@ def load_stats(folder: str | Path) -> ControlStats:
         tensors["word_clips"],
         tensors["word_medoid"],
         info,
+        tensors.get("flow_map"),
     )
