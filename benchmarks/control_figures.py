@@ -134,7 +134,15 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
         for i, face in enumerate(faces):
             clips = torch.stack(
                 [
-                    control.word_clip(model, face, stats, w, gain, sequence, args.renderer)
+                    control.word_clip(
+                        model,
+                        face,
+                        stats,
+                        w,
+                        None if gain == "auto" else float(gain),
+                        sequence,
+                        args.renderer,
+                    )
                     for w in stats.words
                 ]
             )
@@ -172,6 +180,7 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
         "change_ratio": (ratio_mean, ratio_ci),
         "words": word_rows,
         "word_names": stats.words,
+        "gains": (stats.info.get("flow_gain"), stats.word_gain),
         "seconds": {"stats": stats_s, "traverse": trav_s, "words": word_s},
     }
 
@@ -188,7 +197,7 @@ def main() -> None:
     p.add_argument("--directions", type=int, default=4)
     p.add_argument("--steps", type=int, default=9)
     p.add_argument("--extent", type=float, default=3.0)
-    p.add_argument("--gains", type=float, nargs="+", default=[1.0])
+    p.add_argument("--gains", nargs="+", default=["auto"], help="numbers or auto")
     p.add_argument("--sequences", nargs="+", default=["mean"], choices=["mean", "medoid"])
     p.add_argument("--renderer", default="model", choices=["model", "flow"])
     p.add_argument("--max-clips", type=int, help="training clips read for the stats")
@@ -258,11 +267,20 @@ def main() -> None:
                 f"{n[:3]}:{a:.2f}" for n, a in zip(r["word_names"], w["per_word"], strict=True)
             )
             print(
-                f"| {r['name']} | {w['sequence']} | {w['gain']:g} | "
+                f"| {r['name']} | {w['sequence']} | {w['gain']} | "
                 f"{r['targets'] * len(r['word_names'])} | "
                 f"{w['accuracy']:.3f} {_ci(w['accuracy_ci'])} | {w['accuracy'] / real:.2f} | "
                 f"{per} |"
             )
+    print("\ncalibration from the training clips (flow map gain; auto word gains):")
+    for r in results:
+        flow_gain, word_gain = r["gains"]
+        words = " ".join(
+            f"{w[:3]}:{float(g):.2f}" for w, g in zip(r["word_names"], word_gain, strict=True)
+        )
+        print(
+            f"- {r['name']}: flow map x{'-' if flow_gain is None else round(flow_gain, 2)}; {words}"
+        )
     print("\nseconds (stats, traverse, words) on this CPU:")
     for r in results:
         sec = r["seconds"]

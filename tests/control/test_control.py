@@ -88,6 +88,7 @@ def test_stats_traverse_and_word_clip(tmp_path) -> None:
     stats = control.compute_stats(model, [(c, i % 2) for i, c in enumerate(clips)], ["A", "B"], 3)
     assert stats.directions.shape == (3, 16) and stats.word_motion.shape == (2, 4, 16)
     assert stats.word_clips.tolist() == [3, 3]
+    assert stats.word_gain is not None and (stats.word_gain >= 1 - 1e-5).all()
     control.save_stats(stats, tmp_path / "stats")
     again = control.load_stats(tmp_path / "stats")
     assert torch.equal(again.directions, stats.directions) and again.words == ["A", "B"]
@@ -132,6 +133,7 @@ def test_the_flow_renderer_moves_the_latent_the_map_gives() -> None:
     clips = _clips()
     stats = control.compute_stats(model, [(c, 0) for c in clips], ["A"], 4, flow_map=True)
     assert stats.flow_map is not None and stats.flow_map.shape == (4, 3 * 16 * 16)
+    assert stats.info["flow_gain"] >= 1
     face = clips[2, 1]
     grid = control.traverse(model, face, stats, directions=2, steps=5, renderer="flow")
     assert grid.shape == (2, 5, 3, 16, 16)

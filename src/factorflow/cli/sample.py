@@ -46,7 +46,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     c.add_argument("--steps", type=int, default=7, help="traverse: steps per direction (columns)")
     c.add_argument("--extent", type=float, default=2.5, help="traverse: +-standard deviations")
     c.add_argument("--word", help="word: a word of the corpus's vocabulary")
-    c.add_argument("--gain", type=float, default=1.0, help="word: scale of the word's motion")
+    c.add_argument(
+        "--gain",
+        default="auto",
+        help="word: scale of the word's motion (auto: a single training clip's amplitude)",
+    )
     c.add_argument(
         "--sequence",
         choices=("mean", "medoid"),
@@ -57,10 +61,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     c.add_argument("--condition", type=Path, help="draw: frame(s) whose condition is used")
     c.add_argument(
         "--renderer",
-        choices=("model", "flow"),
-        default="model",
+        choices=("auto", "model", "flow"),
+        default="auto",
         help="traverse, word: the model's own mouth renderer, or the flow latent change that came "
-        "with the factor's change in training (a map fitted with the stats)",
+        "with the factor's change in training (a map fitted with the stats); auto: flow for "
+        "models with a plain Glow flow (AF, motioncode), else model",
     )
 
 
@@ -136,13 +141,16 @@ def _control(args: argparse.Namespace) -> int:
         )
         return 0
 
-    flow_map = args.renderer == "flow"
+    renderer = args.renderer
+    if renderer == "auto":
+        renderer = "model" if model.plain_glow() is None else "flow"
+    flow_map = renderer == "flow"
     stats = resolve_stats(
         model, config, args.data, args.stats, args.max_clips, args.force, flow_map
     )
     if args.mode == "traverse":
         frames = control.traverse(
-            model, face, stats, args.directions, args.steps, args.extent, args.renderer
+            model, face, stats, args.directions, args.steps, args.extent, renderer
         )
         save_png(grid(frames.flatten(0, 1), nrow=args.steps), args.out, replace=args.force)
         write_clip(outs[1], control.sweep_frames(frames), args.fps, replace=args.force)
@@ -151,7 +159,17 @@ def _control(args: argparse.Namespace) -> int:
             f"-{args.extent}..+{args.extent} sd) and {outs[1]}"
         )
         return 0
-    clip = control.word_clip(model, face, stats, args.word, args.gain, args.sequence, args.renderer)
+    gain = _gain(args.gain)
+    clip = control.word_clip(model, face, stats, args.word, gain, args.sequence, renderer)
     write_clip(args.out, clip.permute(0, 2, 3, 1).numpy(), args.fps, replace=args.force)
     print(f"wrote {args.out}: {len(clip)} frames of the target saying {args.word.upper()}")
     return 0
+
+
+def _gain(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--gain {text}: expected a number or auto") from None

@@ -111,17 +111,21 @@ def word_clip(
     face: Tensor,
     stats: ControlStats,
     word: str,
-    gain: float = 1.0,
+    gain: float | None = None,
     sequence: str = "mean",
     renderer: str = "model",
 ) -> Tensor:
     """uint8 [T,3,H,W]: the face saying `word`: its factor plus `gain` x the word's motion,
-    `sequence` "mean" (over the word's training clips) or "medoid" (the clip nearest it)."""
+    `sequence` "mean" (over the word's training clips) or "medoid" (the clip nearest it).
+    gain None: the stats' word gain for a mean (a single clip's amplitude), 1 for a medoid."""
     if sequence not in SEQUENCES:
         raise ValueError(f"--sequence {sequence}: expected one of {', '.join(SEQUENCES)}")
     index = stats.word_index(word)
     base = face_factor(model, face, stats)
     motion = stats.word_motion if sequence == "mean" else stats.word_medoid
+    if gain is None:
+        auto = sequence == "mean" and stats.word_gain is not None
+        gain = float(stats.word_gain[index]) if auto else 1.0
     factors = base + gain * motion[index].to(base)
     return render(model, face, base, factors, stats, renderer)
 

@@ -56,7 +56,12 @@ def resolve_stats(
     stored = stats_dir is not None and (Path(stats_dir) / "stats.json").exists()
     if stored and (data is None or not force):
         log.info("control stats from %s", stats_dir)
-        return load_stats(stats_dir)
+        stats = load_stats(stats_dir)
+        if flow_map and stats.flow_map is None and data is not None:
+            raise ValueError(
+                f"--stats {stats_dir} holds no flow map: pass --force to remake them from --data"
+            )
+        return stats
     if data is None:
         raise ValueError(
             "this mode needs --data DATA (a prepared corpus: its training clips give the factor's "

@@ -13,7 +13,11 @@
   motion within clips (z_t - the clip's mean z) on the factor's coordinates along the leading
   directions, so that a factor change can also be rendered as the flow latent change that came
   with it in training (`--renderer flow`): the model's own renderer may show less of the mouth
-  than its factor says (AF's r, motioncode's small crop decoder).
+  than its factor says (AF's r, motioncode's small crop decoder). The map is scaled so that the
+  training clips' rendered motion has the energy of their real latent motion.
+- word gain: per word, the root-mean-square amplitude of one training clip's motion over the
+  amplitude of the word's mean motion (averaging clips whose timing differs shrinks the mean);
+  `--gain auto` plays the mean at that amplitude.
 
 Only frames and word labels go in (a prepared corpus's training split, through the same readers
 training uses); never the synthetic generator's hidden factors. Stats are stored as a folder of
@@ -59,6 +63,7 @@ class ControlStats:
     word_medoid: Tensor
     info: dict[str, Any] = field(default_factory=dict)
     flow_map: Tensor | None = None  # [M, Dz]: latent change per unit along directions 1..M
+    word_gain: Tensor | None = None  # [W]: a single clip's motion amplitude over the mean's
 
     @property
     def dim(self) -> int:
@@ -94,30 +99,42 @@ def principal_directions(rows: Tensor, k: int, seed: int = 0) -> tuple[Tensor, T
 @torch.no_grad()
 def fit_flow_map(
     model: FlowModel,
-    clips: Iterable[tuple[Tensor, int]],
+    clips: Callable[[], Iterable[tuple[Tensor, int]]],
     motions: list[Tensor],
     directions: Tensor,
     ridge: float = 1e-3,
-) -> Tensor:
-    """[M, Dz]: the ridge regression of the flow latent's motion within each clip on the factor
+) -> tuple[Tensor, float]:
+    """The ridge regression [M, Dz] of the flow latent's motion within each clip on the factor
     motion's coordinates along `directions` [M,D] (`motions`: each clip's factor motion [T,D], in
-    the order of `clips`)."""
+    the order of `clips()`), scaled by its calibration gain (returned too): the square root of
+    the training latent motion's energy over the energy the regression reproduces. A regression
+    returns the expected latent change given the factor, shrunk where the factor is noisy; the
+    gain gives rendered motion the amplitude of the real one."""
     glow = model.plain_glow()
     if glow is None:
         raise ValueError(f"a {model.name} model has no plain flow to render a factor through")
     m = len(directions)
+    dirs = directions.double()
+
+    def latent_motion(frames: Tensor) -> Tensor:
+        parts = [flatten_levels(glow.encode(frames[i : i + 64])) for i in range(0, len(frames), 64)]
+        z = torch.cat(parts)
+        return (z - z.mean(0, keepdim=True)).double().cpu()
+
     ptp = torch.zeros(m, m, dtype=torch.float64)
     ptz: Tensor | None = None
-    for (frames, _), motion in zip(clips, motions, strict=True):
-        z = torch.cat(
-            [flatten_levels(glow.encode(frames[i : i + 64])) for i in range(0, len(frames), 64)]
-        )
-        dz = (z - z.mean(0, keepdim=True)).double().cpu()
-        p = motion.double() @ directions.double().T
+    energy = 0.0
+    for (frames, _), motion in zip(clips(), motions, strict=True):
+        dz = latent_motion(frames)
+        p = motion.double() @ dirs.T
         ptp += p.T @ p
         ptz = p.T @ dz if ptz is None else ptz + p.T @ dz
+        energy += float(dz.pow(2).sum())
     lam = ridge * float(ptp.trace()) / m
-    return torch.linalg.solve(ptp + lam * torch.eye(m, dtype=torch.float64), ptz).float()
+    fit = torch.linalg.solve(ptp + lam * torch.eye(m, dtype=torch.float64), ptz)
+    explained = float(((fit @ fit.T) * ptp).sum())  # sum over frames of |p B|^2
+    gain = (energy / explained) ** 0.5 if explained > 0 else 1.0
+    return (gain * fit).float(), gain
 
 
 @torch.no_grad()
@@ -168,8 +185,16 @@ def compute_stats(
     info = {"clips": n_clips, "frames": n_frames, "pca_rows": len(table), "dim": table.shape[1]}
     log.info("control stats: %d clips, %d frames, factor of %d", n_clips, n_frames, table.shape[1])
     stats = ControlStats(directions, sd, list(words), word_motion, counts, word_medoid, info)
+    amplitude = torch.ones(len(words))
+    for w in range(len(words)):
+        own = [r for r, label in zip(rows, labels, strict=True) if label == w]
+        if own and float(word_motion[w].norm()) > 0:
+            rms = torch.stack([r.pow(2).sum() for r in own]).mean().sqrt()
+            amplitude[w] = rms / word_motion[w].norm()
+    stats.word_gain = amplitude
     if flow_map:
-        stats.flow_map = fit_flow_map(model, source(), rows, directions)
+        stats.flow_map, gain = fit_flow_map(model, source, rows, directions)
+        stats.info["flow_gain"] = gain
     return stats
 
 
@@ -215,6 +240,7 @@ def save_stats(stats: ControlStats, folder: str | Path, replace: bool = False) -
                 "word_clips": stats.word_clips.contiguous(),
                 "word_medoid": stats.word_medoid.contiguous(),
                 **({} if stats.flow_map is None else {"flow_map": stats.flow_map.contiguous()}),
+                **({} if stats.word_gain is None else {"word_gain": stats.word_gain.contiguous()}),
             },
             str(tmp / TENSORS),
         )
@@ -246,4 +272,5 @@ def load_stats(folder: str | Path) -> ControlStats:
         tensors["word_medoid"],
         info,
         tensors.get("flow_map"),
+        tensors.get("word_gain"),
     )
