@@ -1,6 +1,8 @@
 """Controlled generation judged: does a traversal open the mouth, does a word clip say the word?
 
-    .venv/bin/python benchmarks/control_figures.py --data DATA --figures runs/control
+    .venv/bin/python benchmarks/control_figures.py --data DATA --renderer flow \
+        --gains auto 1 2 3 --sequences mean medoid --stats runs/control-stats --figures runs/control
+    .venv/bin/python benchmarks/control_figures.py --data DATA --renderer model --gains auto 1 3
     (DATA = `factorflow synth --out DATA --size 64 --speakers 30 --words 8`)
 
 For each checkpoint (default: the shipped demo-motioncode and demo-af), the mouth-factor stats
@@ -16,7 +18,10 @@ and read the judges only):
 - word: a clip of each target saying each vocabulary word; the lip-reading judge's accuracy over
   all (target, word) pairs, with a 95% interval (targets resampled with their words), against
   chance and against the judge's accuracy on real test clips.
-Prints Markdown tables; `--figures DIR` writes PNG sheets to look at.
+`--renderer`: the model's own `render_mouth`, or the flow map fitted with the stats (see
+`factorflow.control.stats`). `--gains`: word-motion scales (auto: each word's training amplitude).
+Prints Markdown tables; `--figures DIR` writes PNG sheets to look at (direction 1 on six targets;
+the first target saying every word).
 """
 
 from __future__ import annotations
