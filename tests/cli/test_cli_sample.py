@@ -81,6 +81,11 @@ def test_word_writes_a_clip_and_unknown_words_are_one_line_errors(
     err = capsys.readouterr().err.strip()
     assert "ZEBRA" in err and "ABOUT" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "z.gif").exists()
+    assert main([*base, "--word", "below", "--gain", "lots", "--out", str(tmp_path / "g.gif")]) == 2
+    assert "--gain lots" in capsys.readouterr().err
+    args = [*base, "--word", "below", "--frame", "99", "--out", str(tmp_path / "f.gif")]
+    assert main(args) == 2
+    assert "--frame 99" in capsys.readouterr().err
 
 
 def test_a_missing_target_or_data_is_a_one_line_error(
