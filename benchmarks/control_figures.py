@@ -7,9 +7,9 @@
 
 For each checkpoint (default: the shipped demo-motioncode and demo-af), the mouth-factor stats
 come from DATA's training clips (frames and word labels only, `factorflow.control.stats`); the
-targets are the first frames of held-out test clips, spread over the test speakers. The judges
-are `evaluate`'s, trained on the real training clips (the generator's factors are used to train
-and read the judges only):
+targets are the first frames (`--frame`) of held-out test clips, spread over the test speakers.
+The judges are `evaluate`'s, trained on the real training clips (the generator's factors are
+used to train and read the judges only):
 - traverse: the opening regressor on every step of each direction (-k..+k sd); per target the
   Spearman rho of opening against the step; mean rho over targets with a 95% bootstrap interval
   (targets resampled), the share of targets whose opening is monotone along the direction
@@ -87,7 +87,7 @@ def run_model(checkpoint: str, args, train, test, judges, meta, figures: Path | 
     stats_s = time.perf_counter() - start
     picks = targets_of(test, args.targets)
     counts = bootstrap.resample_counts(len(picks), seed=args.seed)
-    faces = test.frames[picks, 0]
+    faces = test.frames[picks, args.frame]
 
     # (a) traversal
     k, s = args.directions, args.steps
@@ -199,6 +199,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--checkpoint", action="append", help="repeatable; default: the shipped demos")
     p.add_argument("--targets", type=int, default=24, help="held-out target faces")
+    p.add_argument("--frame", type=int, default=0, help="which frame of each test clip is the face")
     p.add_argument("--directions", type=int, default=4)
     p.add_argument("--steps", type=int, default=9)
     p.add_argument("--extent", type=float, default=3.0)
