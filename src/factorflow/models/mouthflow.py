@@ -1,7 +1,7 @@
 """The mouth flow: a conditional Glow on a landmark-aligned lower-face crop.
 
 x is an S x S crop about the mouth (rotated upright, `CROP_SIDE_IOD` inter-ocular distances wide:
-at S = 48 and a face 120 px between the eyes that is about 3 source pixels per crop pixel); the
+at S = 64 and a face 120 px between the eyes that is about 2.4 source pixels per crop pixel); the
 condition is identity-free geometry plus the warped appearance:
 
     cond = (the crop warped by the landmark warp to the wanted mouth shape, its mouth interior
@@ -54,7 +54,7 @@ def denormalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
 
 @dataclass(frozen=True)
 class MouthFlowConfig:
-    size: int = 48
+    size: int = 64
     levels: int = 3
     steps: int = 4
     hidden: int = 48
@@ -62,7 +62,7 @@ class MouthFlowConfig:
     n_bits: int = 5
     rec_weight: float = 20.0  # weight of the cross-frame reconstruction (per-pixel L1, x [-.5,.5])
     mouth_weight: float = 4.0  # extra weight of reconstruction errors inside the new mouth
-    temperature: float = 0.5  # how much of the target's own latent deviation a decode keeps
+    temperature: float = 1.0  # how much of the target's own latent deviation a decode keeps
 
 
 class CondNet(nn.Module):

@@ -121,7 +121,7 @@ def reenact_mouth(
     target: Path,
     out: Path,
     painter: Painter | None,
-    crop_size: int = 48,
+    crop_size: int = 64,
     face: int = 0,
     side_by_side: bool = False,
     measure: bool = False,

@@ -7,6 +7,8 @@
    flow, encoded under the target's own geometry and decoded under the new one (the warped crop
    and the new inner-lip mask are its condition); its output is pasted, feathered, between the new
    inner lips, where a closed mouth has no pixels to warp.
+3. The target's own interior (its teeth, when they show): carried at native resolution, the part
+   near the upper lip with the upper lip and the rest with the jaw, over the flow's interior.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from factorflow.data.prepare.align import inverse, transform_points, warp
 from factorflow.reenact.mouthwarp import (
     INNER_CONTOUR,
+    INNER_LIP_CONTOUR,
     Region,
     crop_matrix,
     face_axes,
@@ -43,7 +46,7 @@ class Rendered:
 
 
 class MouthRenderer:
-    def __init__(self, neutral: np.ndarray, painter: Painter | None = None, crop_size: int = 48):
+    def __init__(self, neutral: np.ndarray, painter: Painter | None = None, crop_size: int = 64):
         """`neutral`: the target's neutral landmarks [478, 2] in its canonical frame."""
         self.neutral = neutral
         self.region: Region = mouth_region(neutral)
@@ -106,7 +109,8 @@ class MouthRenderer:
         out = frame.copy()
         view = out[y0 : y0 + h, x0 : x0 + w]
         view[covered] = patch[covered]
-        job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst)
+        source = frame[y0 : y0 + h, x0 : x0 + w].copy()
+        job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst, src, source)
         if self.painter is not None:
             size = self.crop_size
             job.crop_m = self.crop_transform(to_canonical)
@@ -135,6 +139,9 @@ class MouthRenderer:
             # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
             soft = cv2.GaussianBlur(back, (0, 0), 0.7 * scale).astype(np.float32)
             back = np.clip(back + SHARPEN * (back - soft), 0, 255).astype(np.uint8)
+        teeth, weight = self.own_interior(job)
+        if teeth is not None:
+            back = (back * (1 - weight[..., None]) + teeth * weight[..., None]).astype(np.uint8)
         grow = int(round(scale))
         inner = cv2.dilate(inner, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         alpha = cv2.GaussianBlur(inner, (0, 0), 0.6 * scale)
@@ -144,11 +151,57 @@ class MouthRenderer:
         alpha = alpha[..., None]
         view[:] = np.clip(view * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
 
+    def own_interior(self, job: _Job) -> tuple[np.ndarray | None, np.ndarray]:
+        """The target's own mouth interior (its teeth, when they show) carried along: the part
+        nearer the upper inner lip moves with the upper lip, the rest with the lower lip (the
+        jaw), at the frame's own resolution. -> (pixels [h,w,3], weight [h,w] in 0..1) for the
+        patch, or (None, _) when the target's mouth is closed: the flow paints all of it."""
+        import cv2
+
+        y0, x0, y1, x1 = job.rendered.box
+        h, w = y1 - y0, x1 - x0
+        src, dst = job.src[self.inner], job.dst[self.inner]
+        own = polygon_mask(src, (h, w), (y0, x0))
+        if own.sum() < MIN_INTERIOR:
+            return None, own
+        upper = len(INNER_LIP_CONTOUR)
+        lines = {
+            "upper": src[:upper],
+            "lower": np.concatenate([src[upper - 1 : upper], src[upper:], src[:1]]),
+        }
+        distance = {}
+        for name, points in lines.items():
+            canvas = np.ones((h, w), np.uint8)
+            pts = np.round((points - [x0, y0]) * 16).astype(np.int32)
+            cv2.polylines(canvas, [pts], False, 0, lineType=cv2.LINE_8, shift=4)
+            distance[name] = cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
+        near_upper = distance["upper"] <= distance["lower"]
+        layer = np.zeros((h, w, 3), np.float32)
+        weight = np.zeros((h, w), np.float32)
+        parts = (
+            (own * near_upper, (dst[:upper] - src[:upper]).mean(0)),
+            (own * ~near_upper, (dst[upper:] - src[upper:]).mean(0)),
+        )
+        for part, (dx, dy) in parts:
+            move = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
+            moved = cv2.warpAffine(
+                job.source, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            where = cv2.warpAffine(part.astype(np.float32), move, (w, h), flags=cv2.INTER_LINEAR)
+            layer += moved * where[..., None]
+            weight += where
+        layer /= np.maximum(weight, 1e-6)[..., None]
+        # Eroded a pixel and feathered: the lip edge of the carried interior is not pasted twice.
+        weight = cv2.GaussianBlur(cv2.erode(np.clip(weight, 0, 1), np.ones((3, 3))), (0, 0), 1.0)
+        return layer, weight
+
 
 @dataclass
 class _Job:
     rendered: Rendered
     dst: np.ndarray
+    src: np.ndarray
+    source: np.ndarray  # the target frame's pixels under the patch, before the warp
     crop_m: np.ndarray | None = None
     own: np.ndarray | None = None
     new: np.ndarray | None = None
