@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from factorflow.reenact.mouthrender import Painter
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-MOUTHFLOW_FORMAT = "factorflow-mouthflow/1"  # state.json "format" of a mouth-flow folder
 SHIPPED = {
     "mouthflow": "shipped: mouth flow for real faces (native resolution)",
     "real-af": "shipped: AF trained on real faces (64x64)",
@@ -27,15 +26,10 @@ SHIPPED = {
 
 
 def is_mouthflow(path: Path) -> bool:
-    """Whether `path` is a mouth-flow folder (its state.json says format factorflow-mouthflow/1)
-    rather than a run folder of a flow model."""
-    import json
+    """Whether `path` is a mouth-flow folder rather than a run folder of a flow model."""
+    from factorflow.models.mouthflow import is_mouthflow
 
-    state = Path(path) / "state.json"
-    try:
-        return json.loads(state.read_text()).get("format") == MOUTHFLOW_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return is_mouthflow(path)
 
 
 def model_choices(checkpoints: Iterable[Path] = ()) -> dict[str, Path]:

@@ -84,17 +84,9 @@ def check_out(out: Path, force: bool, inputs: list[Path]) -> str:
 
 
 def _is_mouthflow(checkpoint: Path | None) -> bool:
-    import json
+    from factorflow.models.mouthflow import is_mouthflow
 
-    if checkpoint is None:
-        return True
-    state = checkpoint / "state.json"
-    if not state.is_file():
-        return False
-    try:
-        return json.loads(state.read_text()).get("format") == "factorflow-mouthflow/1"
-    except (OSError, ValueError):
-        return False
+    return checkpoint is None or is_mouthflow(checkpoint)
 
 
 def run(args: argparse.Namespace) -> int:

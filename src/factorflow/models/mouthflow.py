@@ -32,13 +32,34 @@ from factorflow.flows.glow import Glow, GlowConfig
 
 log = logging.getLogger(__name__)
 
+FORMAT = "factorflow-mouthflow/2"  # state.json "format"; /1 normalised colour by the whole crop
 INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
 SPREAD = 0.15  # a normalised crop: per-channel mean 0, standard deviation SPREAD
 
 
-def crop_stats(own: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample, per-channel mean and standard deviation of the target's own crop."""
-    return own.mean((2, 3), keepdim=True), own.std((2, 3), keepdim=True).clamp_min(0.02)
+def is_mouthflow(folder: Path) -> bool:
+    """Whether `folder` holds a mouth flow (its state.json's format, of any version) rather than
+    a run folder of a flow model."""
+    try:
+        meta = json.loads((Path(folder) / "state.json").read_text())
+        return str(meta.get("format", "")).startswith("factorflow-mouthflow/")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def crop_stats(own: Tensor, own_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-channel mean and standard deviation of the target's own face about the
+    mouth: the crop's central window (rows 1/8-7/8, columns 1/4-3/4), its mouth interior left
+    out. The crop's edges may be background (a turned head, a coloured wall) and the interior
+    comes and goes with the mouth; neither should set the face's colour."""
+    size = own.shape[-1]
+    window = torch.zeros_like(own_mask)
+    window[..., size // 8 : size - size // 8, size // 4 : size - size // 4] = 1
+    weight = window * (1 - own_mask)
+    total = weight.sum((2, 3), keepdim=True).clamp_min(1.0)
+    mean = (own * weight).sum((2, 3), keepdim=True) / total
+    var = ((own - mean) ** 2 * weight).sum((2, 3), keepdim=True) / total
+    return mean, var.sqrt().clamp_min(0.02)
 
 
 def normalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
@@ -125,7 +146,7 @@ class MouthFlow(nn.Module):
         geometry), new_mask, target (frame j); images in [-0.5, 0.5], masks 0/1."""
         c = self.config
         bins = 2.0**c.n_bits
-        stats = crop_stats(batch["own"])
+        stats = crop_stats(batch["own"], batch["own_mask"])
         batch = {
             **batch,
             **{k: normalise(batch[k], stats) for k in ("own", "warped", "target")},
@@ -190,7 +211,7 @@ class MouthFlow(nn.Module):
         `temperature` (default: the config's): 0 decodes the new geometry's prior mode, 1 keeps
         all of the target's own deviation."""
         tau = self.config.temperature if temperature is None else temperature
-        stats = crop_stats(own)
+        stats = crop_stats(own, own_mask)
         own, warped = normalise(own, stats), normalise(warped, stats)
         eps = self.standardise(own, self.condition(own, own_mask))
         out = self.compose(eps, self.condition(warped, new_mask), tau)
@@ -209,7 +230,7 @@ class MouthFlow(nn.Module):
             todo = [i for i, k in enumerate(keys) if k not in cache]
             if todo:
                 x = img(own[todo])
-                stats = crop_stats(x)
+                stats = crop_stats(x, msk(own_mask[todo]))
                 x = normalise(x, stats)
                 eps = self.standardise(x, self.condition(x, msk(own_mask[todo])))
                 if len(cache) > 256:
@@ -236,7 +257,7 @@ class MouthFlow(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / "model.safetensors"))
-        meta = {"format": "factorflow-mouthflow/1", "config": asdict(self.config), **(extra or {})}
+        meta = {"format": FORMAT, "config": asdict(self.config), **(extra or {})}
         (folder / "state.json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -250,7 +271,12 @@ class MouthFlow(nn.Module):
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: not a mouth-flow checkpoint")
         meta = json.loads(meta_path.read_text())
-        if meta.get("format") != "factorflow-mouthflow/1":
+        if meta.get("format") == "factorflow-mouthflow/1":
+            raise ValueError(
+                f"{meta_path}: a mouth flow of an older format (colour statistics of the whole "
+                "crop): retrain it with `factorflow train --model mouthflow`"
+            )
+        if meta.get("format") != FORMAT:
             raise ValueError(f"{meta_path}: not a mouth-flow checkpoint ({meta.get('format')})")
         config = MouthFlowConfig(**meta["config"])
         if temperature is not None:
