@@ -32,7 +32,7 @@ from factorflow.flows.glow import Glow, GlowConfig
 
 log = logging.getLogger(__name__)
 
-FORMAT = "factorflow-mouthflow/2"  # state.json "format"; /1 normalised colour by the whole crop
+FORMAT = "factorflow-mouthflow/2"  # state.json "format"; /1 took the colour of the whole crop
 INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
 SPREAD = 0.15  # a normalised crop: per-channel mean 0, standard deviation SPREAD
 
@@ -48,18 +48,17 @@ def is_mouthflow(folder: Path) -> bool:
 
 
 def crop_stats(own: Tensor, own_mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample, per-channel mean and standard deviation of the target's own face about the
-    mouth: the crop's central window (rows 1/8-7/8, columns 1/4-3/4), its mouth interior left
-    out. The crop's edges may be background (a turned head, a coloured wall) and the interior
-    comes and goes with the mouth; neither should set the face's colour."""
+    """Per-sample, per-channel colour of the target's own face about the mouth and the spread of
+    its crop. The mean comes from the crop's central window (rows 1/8-7/8, columns 1/4-3/4)
+    without the mouth interior: the crop's edges may be background (a turned head, a coloured
+    wall) and the interior comes and goes with the mouth; neither should set the face's colour.
+    The spread is the whole crop's, so that a dark mouth interior stays inside the range."""
     size = own.shape[-1]
     window = torch.zeros_like(own_mask)
     window[..., size // 8 : size - size // 8, size // 4 : size - size // 4] = 1
     weight = window * (1 - own_mask)
-    total = weight.sum((2, 3), keepdim=True).clamp_min(1.0)
-    mean = (own * weight).sum((2, 3), keepdim=True) / total
-    var = ((own - mean) ** 2 * weight).sum((2, 3), keepdim=True) / total
-    return mean, var.sqrt().clamp_min(0.02)
+    mean = (own * weight).sum((2, 3), keepdim=True) / weight.sum((2, 3), keepdim=True).clamp_min(1)
+    return mean, own.std((2, 3), keepdim=True).clamp_min(0.02)
 
 
 def normalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
