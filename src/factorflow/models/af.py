@@ -28,18 +28,10 @@ from factorflow.models.base import (
     unflatten_levels,
 )
 from factorflow.models.glow import GlowModel
+from factorflow.models.stage2 import OnStageOneFlow
 
 
-def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
-    """Copy a trained flow's weights out of a checkpoint (run folder or step folder)."""
-    from factorflow import checkpoint as ckpt
-
-    state = ckpt.load(path)
-    tensors = {k[len(prefix) :]: v for k, v in state.model.items() if k.startswith(prefix)}
-    ckpt.load_model_state(flow, tensors, state.path)
-
-
-class AFModel(FlowModel):
+class AFModel(OnStageOneFlow, FlowModel):
     name = "af"
     val_metric = "objective"
 
@@ -73,18 +65,14 @@ class AFModel(FlowModel):
             weights["bpd"] = c.w_nll
         return weights
 
+    @property
+    def glow_checkpoint(self) -> str:
+        return self.cfg.glow_checkpoint
+
     def plain_glow(self) -> GlowModel | None:
         if self.flow.config.cond_channels > 0:  # the hybrid's MI-flow reads a condition
             return None
-        return GlowModel.around(self.flow, self.n_bits)
-
-    def load_pretrained(self) -> None:
-        if self.cfg.glow_checkpoint:
-            load_flow_weights(self.flow, self.cfg.glow_checkpoint)
-
-    def initialize(self, batch: Batch) -> None:
-        frames = batch["frames"].flatten(0, 1).to(self.device)
-        self.flow.initialize(dequantize(frames, self.n_bits, None))
+        return super().plain_glow()
 
     # -- the factorization ---------------------------------------------------------------
     def split(self, zs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:

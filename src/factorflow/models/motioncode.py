@@ -38,9 +38,8 @@ from factorflow.factor import motion as M
 from factorflow.factor.sequence import SequenceClassifier
 from factorflow.flows import Glow
 from factorflow.flows.likelihood import dequantize, postprocess
-from factorflow.models.af import load_flow_weights
 from factorflow.models.base import Batch, BatchRandom, FlowModel
-from factorflow.models.glow import GlowModel
+from factorflow.models.stage2 import OnStageOneFlow
 
 
 def box_pixels(size: int, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -129,7 +128,7 @@ class TargetBank:
     latents: list[Tensor] | None
 
 
-class MotionCodeModel(FlowModel):
+class MotionCodeModel(OnStageOneFlow, FlowModel):
     name = "motioncode"
     val_metric = "objective"
 
@@ -162,16 +161,9 @@ class MotionCodeModel(FlowModel):
             weights["rec"] = self.cfg.w_rec
         return weights
 
-    def plain_glow(self) -> GlowModel:
-        return GlowModel.around(self.flow, self.n_bits)
-
-    def load_pretrained(self) -> None:
-        if self.af.glow_checkpoint:
-            load_flow_weights(self.flow, self.af.glow_checkpoint)
-
-    def initialize(self, batch: Batch) -> None:
-        frames = batch["frames"].flatten(0, 1).to(self.device)
-        self.flow.initialize(dequantize(frames, self.n_bits, None))
+    @property
+    def glow_checkpoint(self) -> str:
+        return self.af.glow_checkpoint
 
     # -- codes -----------------------------------------------------------------------------
     def _x(self, frames: Tensor) -> Tensor:
