@@ -230,11 +230,3 @@ class AFModel(OnStageOneFlow, FlowModel):
             rs = unflatten_levels(factors[i : i + batch_size].to(self.device), shapes)
             out.append(self.render(ss, self._mouth_motion(face, rs)))
         return torch.cat(out)
-
-    @torch.no_grad()
-    def previews(self, batch: Batch) -> dict[str, Tensor]:
-        frames = batch["frames"]
-        t = min(frames.shape[1], 8)
-        driver, target = frames[0, :t], frames[1 % frames.shape[0]]
-        out = self.reenact(driver.to(self.device), target.to(self.device)).cpu()
-        return {"reenact_driver_target_output": torch.stack([driver, target[:t], out])}

@@ -294,11 +294,3 @@ class MotionCodeModel(OnStageOneFlow, FlowModel):
         parts = [self.encode(frames[i : i + 64]) for i in range(0, len(frames), 64)]
         means = [torch.cat(level).mean(0, keepdim=True) for level in zip(*parts, strict=True)]
         return means, [self.motion(frames)]
-
-    @torch.no_grad()
-    def previews(self, batch: Batch) -> dict[str, Tensor]:
-        frames = batch["frames"]
-        t = min(frames.shape[1], 8)
-        driver, target = frames[0, :t], frames[1 % frames.shape[0]]
-        out = self.reenact(driver.to(self.device), target.to(self.device)).cpu()
-        return {"reenact_driver_target_output": torch.stack([driver, target[:t], out])}

@@ -58,6 +58,12 @@ def load_painter(
     """The mouth flow (the shipped one by default) as a painter, and its crop size.
     `temperature`: how much of the target's own latent deviation a decode keeps (default: the
     checkpoint's)."""
+    model = _load_flow(checkpoint, temperature)
+    return model.painter(), model.config.size
+
+
+def _load_flow(checkpoint: Path | None, temperature: float | None):
+    """The mouth flow (the shipped one by default), on one torch thread."""
     import torch
 
     from factorflow.models.mouthflow import MouthFlow
@@ -65,8 +71,7 @@ def load_painter(
     # The flow runs on small batches of small crops: one thread is as fast, and leaves the
     # other core to MediaPipe and the video codecs.
     torch.set_num_threads(1)
-    model = MouthFlow.load(checkpoint or SHIPPED, temperature)
-    return model.painter(), model.config.size
+    return MouthFlow.load(checkpoint or SHIPPED, temperature)
 
 
 def adapted_painter(
@@ -80,9 +85,7 @@ def adapted_painter(
 ) -> tuple[Painter, int, dict]:
     """The mouth flow fine-tuned for `steps` on pairs of the target video's own frames (its first
     `max_frames`), as a painter; its crop size; what was done (frames, pairs, seconds, losses)."""
-    import torch
-
-    from factorflow.models.mouthflow import MouthFlow, adapt
+    from factorflow.models.mouthflow import adapt
     from factorflow.reenact.mouthdata import frame_pairs
 
     target = Path(target)
@@ -92,8 +95,7 @@ def adapted_painter(
             f"target {target}: --adapt-steps needs a video target (a still shows one mouth shape)"
         )
     clock = time.perf_counter()
-    torch.set_num_threads(1)
-    model = MouthFlow.load(checkpoint or SHIPPED, temperature)
+    model = _load_flow(checkpoint, temperature)
     size = model.config.size
     frames = list(streaming.frames(target, max_frames))
     landmarks, _ = track_landmarks(frames, face=face)
