@@ -33,12 +33,12 @@ COLUMNS = (
 
 def real_af_figures(driver: Path, target: Path, max_frames: int | None) -> dict:
     """Today's 64x64 real-AF pipeline on the same pair, measured the same way."""
-    from factorflow.data.prepare.align import inverse, warp
+    from factorflow.face.align import inverse, warp
+    from factorflow.face.landmarks import FaceTracker, mouth_mask
     from factorflow.metrics.lipsync import LipSyncMeter
     from factorflow.models import load
     from factorflow.reenact import streaming
-    from factorflow.reenact.realvideo import mouth_mask, reenact_video
-    from factorflow.reenact.tracking import FaceTracker
+    from factorflow.reenact.realvideo import reenact_video
 
     model, config = load(Path(__file__).parents[1] / "src/factorflow/assets/real-af")
     d = np.stack(list(streaming.frames(driver, max_frames)))

@@ -5,16 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from factorflow.data.prepare.align import (
-    TEMPLATE,
-    alignment_transforms,
-    inverse,
-    smooth_track,
-    template_points,
-    transform_points,
-    umeyama,
-    warp,
-)
 from factorflow.data.prepare.pipeline import (
     Segment,
     _plan_clips,
@@ -23,6 +13,16 @@ from factorflow.data.prepare.pipeline import (
     interpolate_missing,
     runs,
     safe_word,
+)
+from factorflow.face.align import (
+    TEMPLATE,
+    alignment_transforms,
+    inverse,
+    smooth_track,
+    template_points,
+    transform_points,
+    umeyama,
+    warp,
 )
 
 

@@ -15,14 +15,11 @@ pytest.importorskip("cv2")
 pytest.importorskip("av")
 
 from factorflow.data.dataset import ClipDataset  # noqa: E402
-from factorflow.data.prepare import (  # noqa: E402
-    inner_lip_opening,
-    prepare,
-    prepare_video,
-    template_points,
-)
+from factorflow.data.prepare import prepare, prepare_video  # noqa: E402
 from factorflow.data.readers import open_reader  # noqa: E402
 from factorflow.data.video_io import read_video, write_video  # noqa: E402
+from factorflow.face.align import template_points  # noqa: E402
+from factorflow.face.landmarks import inner_lip_opening  # noqa: E402
 
 
 def package_file(package: str, *parts: str) -> Path:

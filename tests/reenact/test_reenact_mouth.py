@@ -40,7 +40,7 @@ def clip(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_piecewise_warp_identity_keeps_pixels() -> None:
-    from factorflow.reenact.mouthwarp import piecewise_warp
+    from factorflow.face.warp import piecewise_warp
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
@@ -162,10 +162,9 @@ def test_own_teeth_move_with_the_jaw_and_stay_put_without_motion(clip) -> None:
     import cv2
 
     from factorflow.data.video_io import read_video
-    from factorflow.reenact.mouthmotion import Geometry
-    from factorflow.reenact.mouthrender import MouthRenderer
-    from factorflow.reenact.mouthwarp import INNER_LIP_LOWER
-    from factorflow.reenact.tracking import track_landmarks
+    from factorflow.face.landmarks import INNER_LIP_LOWER, track_landmarks
+    from factorflow.face.motion import Geometry
+    from factorflow.face.render import MouthRenderer
 
     frames, _ = read_video(CARPHONE, max_frames=60)
     # Frames 0 (closed) and 40 (open), 4x larger: the face is 200 px wide, as in a real target.

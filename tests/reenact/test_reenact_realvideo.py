@@ -27,7 +27,8 @@ def clips() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_reenact_video_pastes_only_the_mouth(clips) -> None:
-    from factorflow.reenact.realvideo import mouth_mask, reenact_video
+    from factorflow.face.landmarks import mouth_mask
+    from factorflow.reenact.realvideo import reenact_video
 
     driver, target = clips
     config = load_config("tiny", ["flow.image_size=32"])

@@ -258,8 +258,7 @@ def _gif_of(video: Path, out: Path, fps: float) -> Path:
 def lip_sync(driver: np.ndarray, result, target: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
     """The real-video pipeline's lip-sync figures, and the driver's and output's inner-lip
     opening per frame (MediaPipe landmarks; NaN where the output shows no face)."""
-    from factorflow.data.prepare import detect_landmarks
-    from factorflow.data.prepare.landmarks import inner_lip_opening
+    from factorflow.face.landmarks import detect_landmarks, inner_lip_opening
     from factorflow.metrics.lipsync import lip_sync_metrics
 
     metrics = lip_sync_metrics(driver, result, target)

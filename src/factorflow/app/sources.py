@@ -15,7 +15,7 @@ from factorflow.config import Config
 from factorflow.models.base import FlowModel
 
 if TYPE_CHECKING:
-    from factorflow.reenact.mouthrender import Painter
+    from factorflow.face.render import Painter
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED = {

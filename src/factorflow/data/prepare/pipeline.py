@@ -32,14 +32,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from factorflow.data.prepare.align import (
+from factorflow.face.align import (
     TEMPLATE,
     alignment_transforms,
     smooth_track,
     transform_points,
     warp,
 )
-from factorflow.data.prepare.landmarks import FaceMesh, five_points, mouth_centre
+from factorflow.face.landmarks import NUM_LANDMARKS, FaceTracker, five_points, mouth_centre
 from factorflow.images import save_png
 from factorflow.io import STORAGE_FULL, OutputExistsError, atomic_dir, has_content
 
@@ -231,12 +231,13 @@ class PrepareJob:
 
 def _detect(job: PrepareJob, report: VideoReport, static: bool) -> np.ndarray:
     """Pass one: landmarks [N, 478, 2] of the largest face per frame (NaN where none)."""
-    with FaceMesh(static_image_mode=static) as mesh:
+    with FaceTracker(static=static) as tracker:
         detections = []
         for frame in job.open_frames():
             report.frame_size = tuple(frame.shape[:2])
-            detections.append(mesh(frame))
-    return np.stack(detections)
+            found = tracker(frame)
+            detections.append(np.full((NUM_LANDMARKS, 2), np.nan) if found is None else found)
+    return np.stack(detections).astype(np.float64)
 
 
 class FaceTrack(NamedTuple):

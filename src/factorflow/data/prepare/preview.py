@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from factorflow.data.prepare.align import template_points
-from factorflow.data.prepare.landmarks import five_points
 from factorflow.data.video_io import UnreadableMediaError
+from factorflow.face.align import template_points
+from factorflow.face.landmarks import five_points
 
 CROP_ZOOM = 2
 

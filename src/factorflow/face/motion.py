@@ -1,6 +1,6 @@
 """Identity-free mouth motion: the driver's change from its own neutral, moved onto the target.
 
-Both clips are normalised to a canonical head pose (`tracking.normalise`). The driver's motion in
+Both clips are normalised to a canonical head pose (`landmarks.normalise`). The driver's motion in
 frame t is its canonical landmarks minus its neutral (its least-open frames), smoothed lightly in
 time. It is carried into the target's canonical frame by the similarity between the two neutral
 faces (rotation and inter-ocular scale) and by the ratio of their mouth widths (so an opening of
@@ -13,11 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factorflow.data.prepare.align import smooth_track, umeyama
-from factorflow.data.prepare.landmarks import inner_lip_opening
-from factorflow.reenact.tracking import RIGID, found, interocular, neutral_shape, normalise
+from factorflow.face.align import smooth_track, umeyama
+from factorflow.face.landmarks import (
+    MOUTH_CORNERS,
+    RIGID,
+    found,
+    inner_lip_opening,
+    interocular,
+    neutral_shape,
+    normalise,
+)
 
-MOUTH_CORNERS = (61, 291)
 SMOOTH_FRAMES = 0.7  # Gaussian sigma of the motion in time (frames): landmark jitter only
 
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factorflow.data.prepare.align import inverse, transform_points, warp
-from factorflow.reenact.mouthwarp import (
-    INNER_CONTOUR,
-    INNER_LIP_CONTOUR,
+from factorflow.face.align import inverse, transform_points, warp
+from factorflow.face.landmarks import INNER_CONTOUR, INNER_LIP_CONTOUR
+from factorflow.face.warp import (
     Region,
     crop_matrix,
     face_axes,

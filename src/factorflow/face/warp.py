@@ -15,15 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factorflow.reenact.tracking import LEFT_EYE, RIGHT_EYE
+from factorflow.face.landmarks import (
+    LEFT_EYE,
+    MOUTH_CORNERS,
+    RIGHT_EYE,
+)
 
-INNER_LIP_CONTOUR = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-INNER_LIP_LOWER = (324, 318, 402, 317, 14, 87, 178, 88, 95)
-INNER_CONTOUR = INNER_LIP_CONTOUR + INNER_LIP_LOWER
-OUTER_LIPS = (
-    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
-)  # fmt: skip
-MOUTH_CORNERS = (61, 291)
 # Ellipse about the mouth centre, in inter-ocular distances: half-width, up, down.
 REGION_AXES = (0.66, 0.34, 0.85)
 FADE = 0.6  # motion fades from full at radius 1 - FADE to zero at radius 1

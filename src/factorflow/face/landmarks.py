@@ -1,9 +1,14 @@
-"""Face tracking for reenactment at use time: landmarks of one chosen face per frame, streamed.
+"""Face landmarks: MediaPipe Face Mesh (the `faces` extra: mediapipe 0.10.21, imported lazily)
+and the landmark geometry every layer shares (indices, inter-ocular distance, mouth opening,
+canonical head pose).
 
-`FaceTracker` wraps MediaPipe Face Mesh (the `faces` extra) and returns the landmarks of the
-`face`-th largest face (0: the largest) or None. `track_landmarks` runs it over an iterable of
-frames and keeps only the landmarks ([T, 478, 2] float32, NaN where no face), so memory grows by
-a few kB per frame, never by the frames themselves.
+mediapipe 0.10.21 is the last release that bundles its face models in the wheel, so nothing is
+downloaded. Landmarks are pixel coordinates (x right, y down) of the 478-point refined mesh; a
+frame without a face gives a NaN row.
+
+`FaceTracker` returns the landmarks of the `face`-th largest face (0: the largest) or None.
+`track_landmarks` runs it over an iterable of frames and keeps only the landmarks ([T, 478, 2]
+float32, NaN where no face), so memory grows by a few kB per frame, never by the frames themselves.
 
 `normalise` maps every frame's landmarks onto one canonical head pose with a similarity fitted to
 rigid points (eye corners, nose bridge and tip, forehead, temples): the mouth then moves in the
@@ -17,12 +22,25 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from factorflow.data.prepare.align import transform_points, umeyama
-from factorflow.data.prepare.landmarks import NUM_LANDMARKS, inner_lip_opening
+from factorflow.face.align import transform_points, umeyama
 
+NUM_LANDMARKS = 478
+# Eye corners, not irises: the eye centre then ignores gaze. "Left" is image-left (the subject's
+# right), matching the usual five-point order.
+LEFT_EYE = (33, 133)
+RIGHT_EYE = (362, 263)
+NOSE_TIP = 1
+MOUTH_CORNERS = (61, 291)
+INNER_LIPS = (13, 14)  # upper, lower
+INNER_LIP_CONTOUR = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)  # upper inner lip
+INNER_LIP_LOWER = (324, 318, 402, 317, 14, 87, 178, 88, 95)
+INNER_CONTOUR = INNER_LIP_CONTOUR + INNER_LIP_LOWER  # the mouth opening, as a closed polygon
+OUTER_LIPS = (
+    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
+)  # fmt: skip
+MOUTH_MASK_SCALE = 1.6  # the mouth region: the outer lips grown this much about the mouth centre
 # Points that do not move when the mouth and jaw move.
 RIGID = (33, 133, 362, 263, 6, 168, 197, 195, 5, 4, 1, 10, 151, 9, 234, 454, 127, 356)
-LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)
 
 
 class FaceTracker:
@@ -142,3 +160,52 @@ def interocular(landmarks: np.ndarray) -> np.ndarray:
     left = landmarks[..., list(LEFT_EYE), :].mean(-2)
     right = landmarks[..., list(RIGHT_EYE), :].mean(-2)
     return np.linalg.norm(right - left, axis=-1)
+
+
+def detect_landmarks(frames: Iterable[np.ndarray], static: bool = False) -> np.ndarray:
+    """Landmarks [T, 478, 2] (NaN rows where no face) of the largest face in each frame."""
+    return track_landmarks(frames, static=static)[0]
+
+
+def five_points(landmarks: np.ndarray) -> np.ndarray:
+    """[..., 478, 2] -> [..., 5, 2]: left eye centre, right eye centre, nose tip, left and right
+    mouth corners (image left/right)."""
+    return np.stack(
+        [
+            landmarks[..., LEFT_EYE, :].mean(axis=-2),
+            landmarks[..., RIGHT_EYE, :].mean(axis=-2),
+            landmarks[..., NOSE_TIP, :],
+            landmarks[..., MOUTH_CORNERS[0], :],
+            landmarks[..., MOUTH_CORNERS[1], :],
+        ],
+        axis=-2,
+    )
+
+
+def mouth_centre(landmarks: np.ndarray) -> np.ndarray:
+    """[..., 478, 2] -> [..., 2]: midpoint of the mouth corners."""
+    return landmarks[..., MOUTH_CORNERS, :].mean(axis=-2)
+
+
+def inner_lip_opening(landmarks: np.ndarray) -> np.ndarray:
+    """[..., 478, 2] -> [...]: inner-lip gap (13 to 14) over mouth width (61 to 291)."""
+    gap = np.linalg.norm(
+        landmarks[..., INNER_LIPS[0], :] - landmarks[..., INNER_LIPS[1], :], axis=-1
+    )
+    width = np.linalg.norm(
+        landmarks[..., MOUTH_CORNERS[0], :] - landmarks[..., MOUTH_CORNERS[1], :], axis=-1
+    )
+    return gap / width
+
+
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 [H,W] mask of the mouth region of landmarks [478, 2]: the outer lips grown
+    `MOUTH_MASK_SCALE` times about the mouth centre."""
+    from PIL import Image, ImageDraw
+
+    lips = landmarks[list(OUTER_LIPS)]
+    centre = landmarks[list(MOUTH_CORNERS)].mean(0)
+    poly = centre + MOUTH_MASK_SCALE * (lips - centre)
+    image = Image.new("L", (shape[1], shape[0]), 0)
+    ImageDraw.Draw(image).polygon([tuple(p) for p in poly], fill=1)
+    return np.asarray(image, np.uint8)
