@@ -2,7 +2,7 @@
 
 A 2x2 squeeze leaves a pattern that repeats every 2 pixels of the crop the flow paints, so its
 energy sits at the crop's Nyquist frequencies (pi, 0), (0, pi) and (pi, pi). `grid_energy`
-measures, per crop, the mean power at those three points (a bin either side) over the mean
+measures, per crop, the mean power at those three points (two bins either side) over the mean
 power on the lines from 0 to them, at 0.3-0.44 cycles/pixel: a natural image's spectrum falls
 smoothly along a line (a ratio below 1, edges included), a grid adds a peak at its end. Contrast
 changes both parts alike.
@@ -21,7 +21,7 @@ import numpy as np
 
 from factorflow.metrics.realism.crops import CROP_SIZE, grey, mouth_crops, opening
 
-PEAK_RADIUS = 1  # bins about each Nyquist point (and across the reference line)
+PEAK_RADIUS = 2  # bins about each Nyquist point (and across the reference line)
 BAND = (0.3, 0.44)  # cycles per pixel: the reference, on the same line towards 0
 
 

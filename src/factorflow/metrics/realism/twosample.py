@@ -4,7 +4,9 @@ Every crop (`crops`: the flow's alignment and size) becomes a few simple statist
 radial power spectrum in SPECTRUM_BANDS bands (blur, noise, grids), the squeeze-grid energy
 (`grid`), gradient magnitudes in the centre and the rim of the crop (a flat or smeared mouth),
 and the colour (CIELAB mean and spread) of the centre and the rim (a dark hole, lost lips). A
-class-weighted L2 logistic regression on the standardised statistics tells real from generated.
+class-weighted L2 logistic regression tells real from generated, on the statistics less the
+median of the same group's real crops (so every group needs real crops: a face is judged against
+its own real mouth, and its resolution or complexion is no cue).
 
 It is trained and tested on disjoint groups (faces or clips, given by the caller): each group is
 held out in turn and scored by a classifier fitted on all the others, so a face is never judged
@@ -99,6 +101,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2):
     return lambda z: ((z - mean) / std @ w_ + b_ > 0).astype(int)
 
 
+def relative_to_real(x: np.ndarray, y: np.ndarray, groups: np.ndarray, names) -> np.ndarray:
+    """Features [N, F] less the median of their group's real crops (y == 0): each face is judged
+    against its own real mouth, so its resolution or complexion is no cue."""
+    out = np.empty_like(x)
+    for i, name in enumerate(names):
+        mine, own = groups == i, (groups == i) & (y == 0)
+        if not own.any():
+            raise ValueError(f"group {name!r} has no real crops to be judged against")
+        out[mine] = x[mine] - np.median(x[own], 0)
+    return out
+
+
 def held_out_predictions(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """[N] predictions of each sample by a classifier fitted without its group."""
     pred = np.full(len(y), -1)
@@ -161,6 +175,7 @@ def two_sample_crops(
     groups = np.array([index[g] for g in [*real_groups, *fake_groups]])
     x = crop_features(np.concatenate([real, fake]))
     y = np.r_[np.zeros(len(real), int), np.ones(len(fake), int)]
+    x = relative_to_real(x, y, groups, names)
     correct = (held_out_predictions(x, y, groups) == y).astype(float)
     out = balanced_accuracy(correct, y, groups, names)
     return {**out, "real": len(real), "generated": len(fake), "groups": len(names)}
