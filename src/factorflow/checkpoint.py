@@ -10,10 +10,11 @@ Layout of one checkpoint (a folder, written under a temporary name and renamed w
                                each safetensors file (written last: its presence means complete)
     RUN_DIR/checkpoints/best.json   {"step": ..., "metric": ..., "value": ...}
 
-Every load verifies what it reads: state.json parses and has this format, each safetensors file
-has a whole header and the size and checksum state.json recorded. A run folder resolves to its
-newest intact step; each step skipped is logged with the reason. Inference reads the model
-weights alone; only resume reads the optimizer file.
+Every load verifies what it reads: state.json parses, has this format and a valid config, each
+safetensors file has a whole header and the size and SHA-256 state.json records (a checkpoint
+without that record, saved by an older version, is refused until `record` re-records it). A
+run folder resolves to its newest intact step; each step skipped is logged with the reason.
+Inference reads the model weights alone; only resume reads the optimizer file.
 """
 
 from __future__ import annotations
@@ -92,9 +93,14 @@ def _safetensors_problem(path: Path) -> str | None:
     if size < 8:
         return f"{path.name} is truncated ({size} bytes)"
     with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
+        start = f.read(8)
+        (n,) = struct.unpack("<Q", start)
+        if n > size - 8 and f.read(1) not in (b"{", b""):  # a header is a JSON object
+            guess = " (a pickle?)" if start[:1] == b"\x80" or start[:2] == b"PK" else ""
+            return f"{path.name} is not a safetensors file{guess}"
         if n > size - 8:
             return f"{path.name} is truncated ({size} bytes, its header alone says {8 + n})"
+        f.seek(8)
         try:
             header = json.loads(f.read(n))
             end = max(
@@ -108,46 +114,108 @@ def _safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def problem(step_dir: Path, optimizer: bool = False) -> str | None:
-    """Why the checkpoint `step_dir` cannot be loaded, or None when it is intact.
+def _record_hint(step_dir: Path) -> str:
+    return f"if you trust its files, record them with `factorflow checkpoint --record {step_dir}`"
 
-    Reads state.json, checks the safetensors headers against the file sizes and, when state.json
-    recorded them (checkpoints from this version on), the SHA-256 of each file."""
+
+def _read_state(step_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(state.json's content, None), or (None, why it is not a checkpoint's state)."""
     state_path = step_dir / "state.json"
     if not state_path.is_file():
-        return "state.json is missing (the write did not finish)"
+        return None, "state.json is missing (the write did not finish)"
     try:
         state = json.loads(state_path.read_text())
     except (ValueError, OSError) as exc:
-        return f"state.json is not valid JSON ({exc})"
+        return None, f"state.json is not valid JSON ({exc})"
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else None
-        return f"state.json has format {found!r}, expected {FORMAT!r}"
-    files = state.get("files") or {}
-    for name in (MODEL_FILE, OPTIMIZER_FILE) if optimizer else (MODEL_FILE,):
-        if name == OPTIMIZER_FILE and not files and not (step_dir / name).exists():
-            continue  # a shipped checkpoint may carry the weights alone
-        why = _safetensors_problem(step_dir / name)
-        if why:
-            return why
-        want = files.get(name)
-        if want and (step_dir / name).stat().st_size != want["bytes"]:
-            return f"{name} has {(step_dir / name).stat().st_size} bytes, expected {want['bytes']}"
-        if want and _sha256(step_dir / name) != want["sha256"]:
-            return f"{name} does not match its recorded SHA-256 (the file is corrupt)"
+        return None, f"state.json has format {found!r}, expected {FORMAT!r}"
+    if not isinstance(state.get("config"), dict):
+        return None, "state.json holds no config (a mapping under 'config')"
+    return state, None
+
+
+def _recorded(files: Any, name: str) -> dict[str, Any] | None:
+    """The size and SHA-256 state.json records for `name`, when it records them well."""
+    want = files.get(name) if isinstance(files, dict) else None
+    if isinstance(want, dict) and isinstance(want.get("bytes"), int):
+        return want if isinstance(want.get("sha256"), str) else None
     return None
 
 
-def _newest_intact(ckpt_dir: Path, optimizer: bool, first: Path | None = None) -> Path | None:
+def _file_problem(step_dir: Path, name: str, want: dict[str, Any]) -> str | None:
+    why = _safetensors_problem(step_dir / name)
+    if why:
+        return why
+    size = (step_dir / name).stat().st_size
+    if size != want["bytes"]:
+        return f"{name} has {size} bytes, expected {want['bytes']}"
+    if _sha256(step_dir / name) != want["sha256"]:
+        return f"{name} does not match its recorded SHA-256 (the file is corrupt)"
+    return None
+
+
+def problem(step_dir: Path, optimizer: bool = False) -> str | None:
+    """Why the checkpoint `step_dir` cannot be loaded, or None when it is intact.
+
+    Reads state.json, and checks each safetensors file's header against its size, and its size
+    and SHA-256 against those state.json records. A file without a record is refused (saved by
+    an older version: `record` re-records it); only a missing optimizer file without a record
+    is accepted (a shipped checkpoint carries the weights alone)."""
+    state, why = _read_state(step_dir)
+    if state is None:
+        return why
+    for name in (MODEL_FILE, OPTIMIZER_FILE) if optimizer else (MODEL_FILE,):
+        want = _recorded(state.get("files"), name)
+        if want is None and name == OPTIMIZER_FILE and not (step_dir / name).exists():
+            continue
+        if want is None:
+            return f"state.json records no SHA-256 of {name}; {_record_hint(step_dir)}"
+        why = _file_problem(step_dir, name, want)
+        if why:
+            return why
+    return None
+
+
+def record(step_dir: Path) -> dict[str, dict[str, Any]]:
+    """Record the size and SHA-256 of each safetensors file of `step_dir` in its state.json (a
+    checkpoint saved by an older version, or a shipped one) -> the record.
+
+    Each file must be a whole safetensors file; one that no longer matches a record already
+    there is refused (it is corrupt: recording it again would hide that)."""
+    step_dir = Path(step_dir)
+    state, why = _read_state(step_dir)
+    if state is None:
+        raise CheckpointError(f"checkpoint {step_dir}: {why}")
+    files = {}
+    for name in (MODEL_FILE, OPTIMIZER_FILE):
+        path = step_dir / name
+        if name == OPTIMIZER_FILE and not path.exists():
+            continue
+        want = _recorded(state.get("files"), name)
+        why = _file_problem(step_dir, name, want) if want else _safetensors_problem(path)
+        if why:
+            raise CheckpointError(f"checkpoint {step_dir}: {why}")
+        files[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    atomic_write_text(step_dir / "state.json", json.dumps({**state, "files": files}, indent=1))
+    return files
+
+
+def _newest_intact(
+    ckpt_dir: Path, optimizer: bool, first: Path | None = None
+) -> tuple[Path | None, str | None]:
+    """(the first intact step folder, None), or (None, why the first one tried is not)."""
     candidates = step_dirs(ckpt_dir)[::-1]
     if first is not None:
         candidates = [first, *(p for p in candidates if p != first)]
+    reasons = []
     for step_dir in candidates:
         why = problem(step_dir, optimizer)
         if why is None:
-            return step_dir
+            return step_dir, None
         log.warning("skipping checkpoint %s: %s", step_dir, why)
-    return None
+        reasons.append(f"{step_dir.name}: {why}")
+    return None, reasons[0] if reasons else None
 
 
 def resolve(path: str | Path, prefer_best: bool = False, optimizer: bool = False) -> Path:
@@ -177,11 +245,11 @@ def resolve(path: str | Path, prefer_best: bool = False, optimizer: bool = False
     dirs = step_dirs(ckpt_dir)
     if not dirs:
         raise FileNotFoundError(f"no checkpoint in {ckpt_dir} (expected {STEP_PREFIX}NNNNNNNN/)")
-    found = _newest_intact(ckpt_dir, optimizer, first)
+    found, why = _newest_intact(ckpt_dir, optimizer, first)
     if found is None:
         raise CheckpointError(
             f"no intact checkpoint in {ckpt_dir}: all {len(dirs)} step folders are incomplete or "
-            "corrupt (see the warnings above)"
+            f"corrupt (the first tried, {why})"
         )
     return found
 
@@ -196,7 +264,7 @@ def latest(run_dir: Path) -> Path | None:
 def latest_intact(run_dir: Path) -> Path | None:
     """The newest step folder whose every file (optimizer included) verifies, for resuming."""
     ckpt_dir = Path(run_dir) / "checkpoints"
-    return _newest_intact(ckpt_dir, optimizer=True) if ckpt_dir.is_dir() else None
+    return _newest_intact(ckpt_dir, optimizer=True)[0] if ckpt_dir.is_dir() else None
 
 
 def _optimizer_to_flat(
@@ -336,8 +404,14 @@ def _prune(ckpt_dir: Path, keep_last: int) -> None:
 def load(path: str | Path, prefer_best: bool = False, optimizer: bool = False) -> Checkpoint:
     """Read a verified checkpoint: the model weights, and the optimizer file when `optimizer`
     (resume). Raises CheckpointError naming the file when nothing intact is found."""
+    from factorflow.config import from_dict
+
     step_dir = resolve(path, prefer_best=prefer_best, optimizer=optimizer)
     state = json.loads((step_dir / "state.json").read_text())
+    try:
+        from_dict(state["config"])
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {step_dir}: its state.json's config: {exc}") from None
     model = _read_tensors(step_dir / MODEL_FILE)
     opt_path = step_dir / OPTIMIZER_FILE
     opt = _read_tensors(opt_path) if optimizer and opt_path.is_file() else {}

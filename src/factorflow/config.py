@@ -7,6 +7,8 @@ checkpoint, and it is enough to rebuild the model. Unknown keys are an error tha
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -57,12 +59,42 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
 
 
+# Bounds checked when a config is made, so that a bad value is refused at once, naming its key,
+# rather than deep inside a run (a division by zero, an optimizer's complaint).
+AT_LEAST = {
+    **dict.fromkeys(("data.size", "data.frames", "data.batch_size", "data.val_batch_size"), 1),
+    **dict.fromkeys(("data.init_batch", "train.max_steps", "train.log_every"), 1),
+    **dict.fromkeys(("train.val_every", "train.val_batches", "train.sample_every"), 1),
+    **dict.fromkeys(("train.ckpt_every", "train.keep_last", "train.nan_patience"), 1),
+    **dict.fromkeys(("data.cache_items", "data.num_workers", "train.warmup_steps"), 0),
+    "train.max_minutes": 0,
+}
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _check_values(config: Any) -> None:
+    for key, low in AT_LEAST.items():
+        value = get_key(config, key)
+        if not value >= low:  # NaN fails too
+            raise ValueError(f"{key}={value!r}: expected at least {low}")
+    train = config.train
+    if not (math.isfinite(train.lr) and train.lr > 0):
+        raise ValueError(f"train.lr={train.lr!r}: expected a finite learning rate above 0")
+    if not train.grad_clip > 0:
+        raise ValueError(f"train.grad_clip={train.grad_clip!r}: expected a norm above 0")
+    if not 0 < train.nan_lr_factor <= 1:
+        raise ValueError(f"train.nan_lr_factor={train.nan_lr_factor!r}: expected 0 < factor <= 1")
+    if not DEVICE.fullmatch(train.device):
+        raise ValueError(f"train.device={train.device!r}: expected auto, cpu, cuda or cuda:N")
+
+
 def _check(config: Any) -> None:
     registry.spec(config.model)
     if config.flow.image_size != config.data.size:
         raise ValueError(
             f"flow.image_size ({config.flow.image_size}) must equal data.size ({config.data.size})"
         )
+    _check_values(config)
 
 
 def _section(cls: type) -> Any:
@@ -102,7 +134,10 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
             kwargs[name] = _from_dict(hint, value, path)
         else:
             kwargs[name] = _coerce(value, hint, path)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a section's own check names its class: name the config key
+        raise ValueError(str(exc).replace(f"{cls.__name__}.", f"{where}.")) from None
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
@@ -124,6 +159,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             ) from None
         if hint is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(f"config key {path!r} expects an integer, got {value!r}")
+        if hint is float and math.isnan(number):
+            raise ValueError(f"config key {path!r} expects a number, got {value!r}")
         return number
     if hint is str:
         return str(value)

@@ -127,6 +127,7 @@ def ship(run: Path, dest: Path) -> Path:
     with atomic_dir(dest, replace=True) as tmp:
         for name in ("model.safetensors", "state.json"):
             shutil.copy2(step / name, tmp / name)
+        ckpt.record(tmp)  # the weights alone: the record no longer lists the optimizer file
         for sub in ("", "stage1"):
             if (run / sub / "metrics.jsonl").is_file():
                 (tmp / sub).mkdir(exist_ok=True)
@@ -182,6 +183,8 @@ def run_demo(
     out = Path(out)
     if ship_to is not None and not train:
         raise ValueError("--ship stores a newly trained checkpoint: it needs --train")
+    if pairs < 1:
+        raise ValueError(f"--pairs {pairs}: expected at least 1 (target, driver) pair")
     check_out(out, force)
     out.mkdir(parents=True, exist_ok=True)
     log.info("1/5 synthetic talking faces -> %s", out / "data")

@@ -8,7 +8,8 @@ processes that no longer run (not `atomic_file`: that would scan a folder per fi
 Files and folders get the usual permissions (0666 / 0777 less the umask).
 
 An existing destination is replaced only when the caller says so (`replace=True`; the CLI's
-`--force`); `check_output` refuses early, before any work is done.
+`--force`); `check_output` refuses early, before any work is done, and never lets an output be,
+lie inside or hold one of the command's inputs, whatever `--force` says.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,38 @@ def has_content(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def check_output(path: Path, force: bool, option: str = "--out") -> None:
-    """Refuse an existing output before any work is done, unless `force`."""
+def _overlap(out: Path, source: Path) -> str | None:
+    """How the output `out` and the input `source` overlap ("is", "is inside", "holds"), if so."""
+    out, source = out.resolve(), source.resolve()
+    if out == source:
+        return "is"
+    if source in out.parents:
+        return "is inside"
+    if out in source.parents:
+        return "holds"
+    return None
+
+
+def check_output(
+    path: Path,
+    force: bool,
+    option: str = "--out",
+    inputs: Sequence[str | os.PathLike | None] = (),
+) -> None:
+    """Refuse, before any work is done, an output that would clobber something: the current or
+    root folder, an input (`inputs`: the command's input paths; the output may be neither one of
+    them, nor inside one, nor hold one, even with `force`), or an existing file or non-empty
+    folder unless `force`."""
     path = Path(path)
     if path.resolve() == Path.cwd().resolve() or path.resolve() == Path(path.anchor).resolve():
         raise OutputExistsError(f"{option} {path} is the current or root folder: name a new one")
+    for source in inputs:
+        how = None if source is None else _overlap(path, Path(source))
+        if how:
+            raise OutputExistsError(
+                f"{option} {path} {how} the input {source}: choose another {option}, outside "
+                "every input"
+            )
     if has_content(path) and not force:
         kind = "folder exists and is not empty" if path.is_dir() else "file exists"
         raise OutputExistsError(

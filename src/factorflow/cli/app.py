@@ -62,6 +62,8 @@ def _check_listen(host: str, port: int) -> None:
     import os
     import socket
 
+    if not 0 <= port <= 65535:
+        raise CLIError(f"--port {port}: expected 0..65535 (default 7860)")
     try:
         with socket.create_server((host, port)):
             pass

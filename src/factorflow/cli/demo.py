@@ -33,9 +33,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from factorflow.demo import ASSETS, run_demo
+    from factorflow.io import check_output
 
     if args.ship and not args.train:
         raise CLIError("--ship stores a newly trained checkpoint: it needs --train")
+    # The demo's own check (demo.check_out) decides what an existing --out may hold.
+    check_output(args.out, True, inputs=[ASSETS])
     result = run_demo(
         args.out,
         train=args.train,

@@ -34,6 +34,26 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_test_split(data: Path) -> None:
+    """Refuse, before any work, a dataset whose test split cannot be evaluated: none at all, or
+    one clip per (speaker, word), which leaves the leakage probes nothing to test on."""
+    from collections import Counter
+
+    from factorflow.data.synth import SynthMeta
+
+    clips = SynthMeta.load(data).clips("test")
+    if not clips or not (data / "test").is_dir():
+        raise CLIError(
+            f"--data {data} has no test split ({data / 'test'}): evaluate a dataset made by "
+            "`factorflow synth`, which holds one"
+        )
+    if max(Counter((c.speaker, c.word) for c in clips).values()) < 2:
+        raise CLIError(
+            f"--data {data}: its test split has one clip per (speaker, word) and the leakage "
+            "probes need two: make it with `factorflow synth --clips-per-pair 2`"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from factorflow.io import check_output
     from factorflow.metrics.evaluate import evaluate, report_paths
@@ -46,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.pairs is not None and args.pairs < 1:
         raise CLIError(f"--pairs {args.pairs}: expected at least 1")
     for path in report_paths(args.out):
-        check_output(path, args.force)
+        check_output(path, args.force, inputs=[args.checkpoint, args.data])
+    check_test_split(args.data)
     report = evaluate(
         args.checkpoint,
         args.data,

@@ -31,6 +31,7 @@ COMMANDS = {
     "reenact": "Drive a target face with a driver clip's mouth.",
     "evaluate": "Metrics and baselines on the synthetic test split.",
     "demo": "The main job on the built-in default.",
+    "checkpoint": "Verify a checkpoint, or record the SHA-256 of its files (--record).",
     "env": "Versions of Python, torch, factorflow and optional extras.",
     "app": "A local web app (offline): target face + driving clip in, reenacted video out.",
 }

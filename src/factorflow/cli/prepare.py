@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from factorflow.io import check_output
 
     out = Path(args.out)
+    if args.shards and args.clips_per_shard < 1:
+        raise ValueError(f"--clips-per-shard {args.clips_per_shard}: expected at least 1")
+    check_output(out, args.overwrite, inputs=[args.input])
     if args.shards:
-        check_output(out, args.overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         frames_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.frames-", dir=out.parent))
         try:

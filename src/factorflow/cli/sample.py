@@ -85,7 +85,7 @@ def _samples(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise ValueError(f"--out {args.out}: expected a .png file name")
-    check_output(args.out, args.force)
+    check_output(args.out, args.force, inputs=[args.checkpoint])
     if args.n < 1:
         raise ValueError(f"--n must be at least 1, got {args.n}")
     if not args.temperature >= 0:
@@ -124,8 +124,11 @@ def _control(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {args.out}: a word clip is a .gif, an .mp4 or a folder")
     if args.mode == "draw" and args.condition is None:
         raise ValueError("--mode draw needs --condition (a frame, a clip or a video)")
+    inputs = [args.checkpoint, args.target, args.data, args.condition]
     for out in outs:
-        check_output(out, args.force)
+        check_output(out, args.force, inputs=[*inputs, args.stats])
+    if args.stats is not None:
+        check_output(args.stats, True, "--stats", inputs=inputs)
 
     model, config = load(args.checkpoint, device=args.device)
     face = load_face(args.target, args.frame, model.image_size)

@@ -18,7 +18,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from factorflow.data.shards import convert
+    from factorflow.io import check_output
 
+    if args.clips_per_shard < 1:
+        raise ValueError(f"--clips-per-shard {args.clips_per_shard}: expected at least 1")
+    check_output(args.out, args.force, inputs=[args.data])
     index = convert(
         args.data,
         args.out,

@@ -38,9 +38,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from factorflow.config import load_config
     from factorflow.engine.pipeline import run_training
+    from factorflow.io import check_output
 
     if not args.data.is_dir():
         raise CLIError(f"--data {args.data} is not a folder")
+    # Only the inputs are checked here: an existing run folder is the trainer's (--resume).
+    check_output(args.out, True, inputs=[args.data])
     if args.max_steps is not None and args.max_steps < 1:
         raise CLIError(f"--max-steps {args.max_steps}: expected at least 1")
     if args.model == "mouthflow":

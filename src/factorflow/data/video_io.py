@@ -3,6 +3,10 @@
 Frames are always RGB uint8 arrays shaped [N, H, W, 3] (a single frame: [H, W, 3]).
 Every file written here appears atomically: it is encoded under a temporary name in the target
 folder and renamed when complete, so an interrupted write never leaves a truncated video.
+
+A stream that ends early (a file cut short: fewer decodable frames than its container announces,
+beyond `SHORT_TOLERANCE`) is logged as a warning naming the file and both counts, and its frames
+are returned: a cut clip is still usable, and readers that need whole clips check lengths.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
 WRITE_FORMATS = {".mp4": "mp4", ".gif": "gif"}
 DEFAULT_FPS = 25.0
+# Frames a stream may fall short of its container's count without a warning (some muxers count
+# one or two frames an edit list hides).
+SHORT_TOLERANCE = 2
 
 
 class UnreadableMediaError(ValueError):
@@ -93,7 +100,7 @@ def _decode(container, path, max_frames: int | None) -> Iterator[np.ndarray]:
     import av
 
     if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+        raise ValueError(f"--max-frames {max_frames}: expected at least 1 frame of {path}")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     count = 0
@@ -109,13 +116,24 @@ def _decode(container, path, max_frames: int | None) -> Iterator[np.ndarray]:
         ) from exc
     if count == 0:
         raise UnreadableMediaError(f"video {path} has 0 decodable frames", path)
+    _warn_if_short(path, count, int(stream.frames or 0))
+
+
+def _warn_if_short(path, decoded: int, declared: int) -> None:
+    if declared - decoded > SHORT_TOLERANCE:
+        log.warning(
+            "video %s: decoded %d of the %d frames its header declares (the file is cut short)",
+            path,
+            decoded,
+            declared,
+        )
 
 
 def iter_video(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Decode frames one at a time as RGB uint8 [H, W, 3], stopping after `max_frames`.
 
     Streaming keeps memory flat for long videos. Raises UnreadableMediaError naming the file when
-    it cannot be decoded or yields no frame at all.
+    it cannot be decoded or yields no frame at all; warns when it ends early (see above).
     """
     with _open_input(path) as container:
         yield from _decode(container, path, max_frames)
@@ -128,18 +146,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
     UnreadableMediaError (a ValueError) naming the file for a corrupt or 0-frame video.
     """
     with _open_input(path) as container:
-        stream = container.streams.video[0]
-        fps = _stream_fps(stream)
-        frames = np.stack(list(_decode(container, path, max_frames)))
-        declared = int(stream.frames or 0)
-    if declared > len(frames) and (max_frames is None or len(frames) < max_frames):
-        log.warning(
-            "video %s: decoded %d of the %d frames its header declares (the file is cut short)",
-            path,
-            len(frames),
-            declared,
-        )
-    return frames, fps
+        fps = _stream_fps(container.streams.video[0])
+        return np.stack(list(_decode(container, path, max_frames))), fps
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:

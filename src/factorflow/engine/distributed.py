@@ -31,11 +31,17 @@ class DistInfo:
 
 
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """train.device ("auto", "cpu", "cuda", "cuda:N") -> the device; ValueError naming the key
+    when this machine has no such device."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
+    device = torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        found = torch.cuda.device_count()
+        raise ValueError(
+            f"train.device={name}: this machine has {found} CUDA devices (use train.device=cpu)"
+        )
+    return device
 
 
 def setup(device: str = "auto") -> DistInfo:

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from factorflow.config import Config, get_key, replace, with_keys
-from factorflow.engine.trainer import TrainResult, check_run_dir, train
+from factorflow.engine.trainer import TrainResult, check_batch_size, check_run_dir, train
 from factorflow.models import spec
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def run_training(
     two_stage = stage is not None and not get_key(config, stage.checkpoint)
     # Before stage 1 touches anything: stage 2's refusal must not leave stage 1 rewritten.
     check_run_dir(run_dir, config, resume, pending=(stage.checkpoint,) if two_stage else ())
+    check_batch_size(config)
     if two_stage:
         stage1_dir = run_dir / "stage1"
         stage1 = with_keys(

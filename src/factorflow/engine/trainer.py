@@ -100,6 +100,15 @@ def check_resumable(
         )
 
 
+def check_batch_size(config: Config) -> None:
+    """A model that trains on pairs of clips needs two clips per batch (checked before stage 1)."""
+    if spec(config.model).batch_kind == "clips" and config.data.batch_size < 2:
+        raise ValueError(
+            f"data.batch_size={config.data.batch_size}: {config.model} trains on pairs of "
+            "clips, so each process needs at least 2 clips per batch"
+        )
+
+
 def check_run_dir(
     run_dir: Path, config: Config, resume: bool, pending: tuple[str, ...] = ()
 ) -> None:
@@ -152,13 +161,7 @@ class Trainer:
         except (ValueError, FileNotFoundError) as exc:
             log.warning("no validation split (%s): validation is skipped", exc)
             self.val_set = None
-        if config.train.max_steps < 1:
-            raise ValueError(f"train.max_steps={config.train.max_steps}: expected at least 1")
-        if kind == "clips" and config.data.batch_size < 2:
-            raise ValueError(
-                f"data.batch_size={config.data.batch_size}: {config.model} trains on pairs of "
-                "clips, so each process needs at least 2 clips per batch"
-            )
+        check_batch_size(config)
         self.logger: RunLogger | None = None  # made once the run folder is accepted (_setup)
         self.step = 0
         self.lr_scale = 1.0
@@ -213,11 +216,7 @@ class Trainer:
             )
         if intact is not None:
             self._restore(intact)
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.run_dir / "config.yaml")
-        self.logger = RunLogger(self.run_dir, self.dist.is_main, self.config.train.tensorboard)
-        if intact is None:
+        else:
             if self.resume:
                 log.info("--resume: no checkpoint in %s yet, starting fresh", self.run_dir)
             self.model.load_pretrained()
@@ -226,6 +225,10 @@ class Trainer:
                 self.model.initialize(_to(batch, self.dist.device))
             distributed.broadcast_module(self.model)
             self.optimizer = self._make_optimizer()
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.yaml")
+        self.logger = RunLogger(self.run_dir, self.dist.is_main, self.config.train.tensorboard)
 
     # -- loop ----------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:

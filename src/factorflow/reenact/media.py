@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
 from factorflow.images import save_png
@@ -46,11 +45,9 @@ def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from None
+    from factorflow.data.readers.base import load_image
+
+    return load_image(path)
 
 
 def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:

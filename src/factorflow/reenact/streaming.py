@@ -23,13 +23,9 @@ def is_still(path: Path) -> bool:
 
 
 def read_still(path: Path) -> np.ndarray:
-    from PIL import Image
+    from factorflow.data.readers.base import load_image
 
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from None
+    return load_image(path)
 
 
 def check_input(path: Path, what: str) -> None:

@@ -158,7 +158,7 @@ def prepare_parallel(
     shutil.rmtree(scratch, ignore_errors=True)
     summary = PrepareSummary(str(out), [done[i] for i in sorted(done)])
     if summary.num_clips == 0:
-        raise ValueError(f"no clip written from {source}:\n{summary.text()}")
+        raise summary.nothing_written(source)
     _write_meta(partial / "meta.json", summary, settings)
     manifest.unlink()
     settings_file.unlink()

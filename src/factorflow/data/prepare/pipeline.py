@@ -115,6 +115,17 @@ class PrepareSummary:
         )
         return "\n".join([head, *(r.line() for r in self.reports)])
 
+    def nothing_written(self, source: str | os.PathLike) -> ValueError:
+        """The one-line error of a run that wrote no clip (its output is not created)."""
+        failed = self.failed
+        if not failed:
+            why = f"none of its {len(self.reports)} videos gave a clip"
+        elif len(failed) == 1:
+            why = failed[0].error
+        else:
+            why = f"all {len(failed)} videos failed, e.g. {failed[0].source}: {failed[0].error}"
+        return ValueError(f"no clip written from {source}: {why}")
+
 
 @dataclass(frozen=True)
 class _Settings:
@@ -555,7 +566,7 @@ def prepare(
             reports.append(report)
         summary = PrepareSummary(str(out), reports)
         if summary.num_clips == 0:
-            raise ValueError(f"no clip written from {source}:\n{summary.text()}")
+            raise summary.nothing_written(source)
         _write_meta(staging / "meta.json", summary, settings)
     return summary
 

@@ -47,17 +47,56 @@ class ClipRef:
     stop: int | None = None
 
 
+# A clip's landmarks in its frames' pixels, in WORD_{clip:05d}.npz beside its frame images
+# (`prepare` also stores the landmarks in source-video pixels there, under "landmarks").
+LANDMARKS_KEY = "landmarks_crop"
+
+
+def landmarks_file(ref: ClipRef) -> Path | None:
+    """The landmarks file of a frame-folder clip (None for a clip of a video file)."""
+    if not ref.files:
+        return None
+    return Path(ref.files[0]).parent / f"{ref.clip_id}.npz"
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 [H, W, 3]; UnreadableMediaError naming a bad file."""
+    """Read an image file as RGB uint8 [H, W, 3]; UnreadableMediaError naming a bad file.
+
+    16-bit and 32-bit grey images (PIL modes I;16, I, F) are scaled to 0..255, not clipped."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return rgb8(image)
     except FileNotFoundError:
         raise
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
+
+
+def rgb8(image) -> np.ndarray:
+    """A PIL image -> RGB uint8 [H, W, 3]. PIL's own conversion clips 16-bit grey to 255 (a
+    16-bit frame would come out all white): such images are scaled from their white level."""
+    mode = image.mode
+    if mode not in ("I", "F") and not mode.startswith("I;16"):
+        return np.asarray(image.convert("RGB"))
+    pixels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    white = 65535.0 if mode.startswith("I;16") else _white_level(mode, pixels.max(initial=0.0))
+    grey = np.clip(np.rint(pixels * (255.0 / white)), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _white_level(mode: str, brightest: float) -> float:
+    """The white of an I or F image, which does not say its depth: 1 (float 0..1), 255 (8-bit
+    values), 65535 (16-bit) or else its brightest pixel."""
+    levels = (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0)
+    return next((level for level in levels if brightest <= level), brightest)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -69,7 +108,13 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             width, height = image.size
     except FileNotFoundError:
         raise
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
     return height, width
 
@@ -142,6 +187,28 @@ class Reader(Sequence[Clip]):
                 ref.path,
             )
         return frames
+
+    @staticmethod
+    def load_landmarks(ref: ClipRef) -> np.ndarray:
+        """The face tool's landmarks of a clip's frames, float32 [T, 478, 2] in frame pixels
+        (NaN rows where no face was found), from the clip's `landmarks_file`."""
+        path = landmarks_file(ref)
+        if path is None or not path.is_file():
+            raise ValueError(
+                f"clip {ref.clip_id} ({ref.path}) has no landmarks file "
+                f"({path or 'videos carry none'}): write the corpus with `factorflow prepare`, "
+                "or `factorflow synth --landmarks`"
+            )
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                landmarks = np.asarray(data[LANDMARKS_KEY], np.float32)
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise UnreadableMediaError(f"cannot read landmarks {path}: {exc}", str(path)) from exc
+        if landmarks.ndim != 3 or landmarks.shape[2] != 2:
+            raise UnreadableMediaError(
+                f"landmarks {path} have shape {landmarks.shape}, expected [T, K, 2]", str(path)
+            )
+        return landmarks
 
     @staticmethod
     def frame_size(ref: ClipRef) -> tuple[int, int]:
