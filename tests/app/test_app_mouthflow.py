@@ -1,5 +1,6 @@
-"""The app with the shipped mouth flow: offered first and by default, a `--checkpoint` mouth-flow
-folder offered as one, and runs through `reenact_mouth` on a real clip and a packaged still."""
+"""The app with the shipped mouth flow: offered first and by default, a `--checkpoint` folder of
+a mouth-paste model dispatched on its registry entry, and runs through `reenact_mouth` on a real
+clip and a packaged still."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from factorflow.app import run as app_run
 from factorflow.app.run import RunRequest, figures_markdown, motion_overrides, run_reenactment
 from factorflow.app.server import AppSettings
-from factorflow.app.sources import ASSETS, ModelCache, is_mouthflow, model_choices, use_time_keys
+from factorflow.app.sources import ASSETS, ModelCache, model_choices, model_spec
 from factorflow.app.validate import InputError
 
 MOUTHFLOW = ASSETS / "mouthflow"
@@ -38,26 +39,25 @@ def test_the_mouth_flow_is_offered_first(tmp_path: Path) -> None:
     first = next(iter(choices))
     assert first == "mouthflow (shipped: mouth flow for real faces (native resolution))"
     assert [p.name for p in choices.values()] == ["mouthflow", "real-af", "demo-af"]
-    assert is_mouthflow(MOUTHFLOW) and not is_mouthflow(ASSETS / "real-af")
-    assert not is_mouthflow(tmp_path)  # no state.json
-    assert use_time_keys(MOUTHFLOW) == ()
+    assert model_spec(MOUTHFLOW).pipeline == "mouth-paste"
+    assert model_spec(ASSETS / "real-af").pipeline == "crops"
+    assert model_spec(MOUTHFLOW).use_time_keys == ("mouthflow.temperature",)
     assert motion_overrides(MOUTHFLOW, "r") == ()
     with pytest.raises(InputError, match="mouthflow takes no motion mode"):
         motion_overrides(MOUTHFLOW, "residual")
 
 
-def test_a_mouth_flow_folder_given_is_offered_as_one(tmp_path: Path) -> None:
+def test_a_mouth_flow_folder_given_is_offered_and_checked(tmp_path: Path) -> None:
+    from factorflow.checkpoint import CheckpointError
+
     mine = tmp_path / "runs" / "mouthflow2"
     shutil.copytree(MOUTHFLOW, mine)
     choices = model_choices([mine, ASSETS / "real-af"])
-    assert choices[f"{mine} (mouth flow)"] == mine
+    assert choices[str(mine)] == mine and model_spec(mine).pipeline == "mouth-paste"
     assert choices[str(ASSETS / "real-af")] == ASSETS / "real-af"  # a run folder, as before
     (mine / "model.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="mouthflow2: a mouth-flow folder without model"):
+    with pytest.raises(CheckpointError, match="mouthflow2: model.safetensors is missing"):
         model_choices([mine])
-    state = json.loads((mine / "state.json").read_text())
-    (mine / "state.json").write_text(json.dumps({**state, "format": "something-else/1"}))
-    assert not is_mouthflow(mine)
 
 
 def test_a_still_says_what_a_real_clip_says(media, models, tmp_path: Path) -> None:
@@ -100,10 +100,10 @@ def test_a_still_says_what_a_real_clip_says(media, models, tmp_path: Path) -> No
 def test_gif_side_by_side_and_a_second_run_reuses_the_model(media, models, tmp_path) -> None:
     from factorflow.data.video_io import read_video
 
-    painter = models.painter(MOUTHFLOW)
+    model, _ = models.get(MOUTHFLOW)
     request = RunRequest(media["target"], media["driver"], MOUTHFLOW, side_by_side=True, fmt="gif")
     result = run_reenactment(request, AppSettings(workdir=tmp_path), models)
-    assert models.painter(MOUTHFLOW) is painter
+    assert models.get(MOUTHFLOW)[0] is model
     assert result.download.suffix == ".gif" and result.video.suffix == ".mp4"
     gif, _ = read_video(result.download)
     mp4, _ = read_video(result.video)

@@ -54,27 +54,28 @@ def test_piecewise_warp_identity_keeps_pixels() -> None:
 def test_mouth_flow_encodes_and_decodes_exactly(tmp_path) -> None:
     import torch
 
-    from factorflow.models.mouthflow import MouthFlow, MouthFlowConfig
+    from factorflow import checkpoint as ckpt
+    from factorflow.config import load_config, to_dict
+    from factorflow.models import BatchRandom, build_model, load
 
-    model = MouthFlow(MouthFlowConfig(size=16, levels=2, steps=1, hidden=8, cond_channels=4))
+    config = load_config("tiny", ["model=mouthflow", "mouthflow.cond_channels=4"])
+    model = build_model(config)
     torch.manual_seed(0)
-    batch = {
-        "own": torch.rand(4, 3, 16, 16) - 0.5,
-        "warped": torch.rand(4, 3, 16, 16) - 0.5,
-        "target": torch.rand(4, 3, 16, 16) - 0.5,
-        "own_mask": (torch.rand(4, 1, 16, 16) > 0.8).float(),
-        "new_mask": (torch.rand(4, 1, 16, 16) > 0.8).float(),
-    }
+    rand = lambda *shape: torch.randint(0, 256, shape, dtype=torch.uint8)  # noqa: E731
+    mask = lambda: (torch.rand(4, 1, 16, 16) > 0.8).to(torch.uint8)  # noqa: E731
+    batch = {k: rand(4, 3, 16, 16) for k in ("own", "warped", "target")}
+    batch.update(own_mask=mask(), new_mask=mask())
+    model.initialize(batch)
     model.train()
-    terms = model.losses(batch)
-    assert all(torch.isfinite(v).all() for v in terms.values())
+    terms = model.losses(batch, BatchRandom.seeded(0))
+    assert set(terms) == {"bpd", "rec"} and all(torch.isfinite(v).all() for v in terms.values())
     model.eval()
-    cond = model.condition(batch["own"], batch["own_mask"])
-    zs = model.glow.encode(batch["own"], cond).zs
-    back, _ = model.glow.inverse(zs, cond)
-    assert torch.allclose(back, batch["own"], atol=1e-4)  # encode/decode under one geometry
-    model.save(tmp_path / "m")
-    again = MouthFlow.load(tmp_path / "m")
+    x = batch["own"].float() / 255 - 0.5
+    cond = model.condition(x, batch["own_mask"].float())
+    eps = model.flow.standardize(x, cond)
+    assert torch.allclose(model.flow.destandardize(eps, cond), x, atol=1e-4)
+    ckpt.save(tmp_path / "m", 1, model, None, to_dict(config))
+    again, _ = load(tmp_path / "m")
     crops = np.random.default_rng(0).integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
     masks = np.zeros((2, 16, 16), np.uint8)
     a = model.painter()(crops, masks, crops, masks)
@@ -83,9 +84,10 @@ def test_mouth_flow_encodes_and_decodes_exactly(tmp_path) -> None:
 
 
 def test_output_mouth_follows_the_driver_unlike_the_untouched_target(clip, tmp_path) -> None:
-    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+    from factorflow.reenact.mouthreenact import load_mouth_model, reenact_mouth
 
-    painter, size = load_painter()
+    model, _ = load_mouth_model()
+    painter, size = model.painter(), model.crop_size
     summary = reenact_mouth(
         clip["driver"], clip["unseen"], tmp_path / "out.mp4", painter, size, measure=True
     )
@@ -134,11 +136,11 @@ def test_adaptation_fine_tunes_on_the_target_video_and_refuses_a_still(clip, cap
     import torch
 
     from factorflow.cli.main import main
-    from factorflow.models.mouthflow import MouthFlow
-    from factorflow.reenact.mouthreenact import SHIPPED, adapted_painter
+    from factorflow.reenact.mouthreenact import adapted_painter, load_mouth_model
 
-    painter, size, info = adapted_painter(None, clip["driver"], steps=3)
-    assert info["pairs"] > 20 and info["steps"] == 3 and np.isfinite(info["last"]["loss"])
+    painter, info = adapted_painter(load_mouth_model()[0], clip["driver"], steps=3)
+    size = 64
+    assert info["pairs"] > 20 and info["steps"] == 3 and np.isfinite(info["last"]["rec"])
     crops = np.random.default_rng(0).integers(60, 200, (2, size, size, 3), dtype=np.uint8)
     closed = np.zeros((2, size, size), np.uint8)
     opened = closed.copy()
@@ -146,11 +148,11 @@ def test_adaptation_fine_tunes_on_the_target_video_and_refuses_a_still(clip, cap
     # Under one geometry the flow reconstructs exactly whatever its weights; under a new one the
     # decode depends on them.
     torch.manual_seed(0)
-    before = MouthFlow.load(SHIPPED).painter()(crops, closed, crops, opened)
+    before = load_mouth_model()[0].painter()(crops, closed, crops, opened)
     after = painter(crops, closed, crops, opened)
     assert np.abs(after.astype(int) - before.astype(int)).max() > 0  # the weights moved
     with pytest.raises(ValueError, match="needs a video target"):
-        adapted_painter(None, clip["target"], steps=3)
+        adapted_painter(load_mouth_model()[0], clip["target"], steps=3)
     args = ["reenact", "--driver", str(clip["driver"]), "--target", str(clip["target"])]
     assert (
         main([*args, "--out", str(clip["target"].with_suffix(".mp4")), "--adapt-steps", "2"]) == 2

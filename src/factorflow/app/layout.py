@@ -18,9 +18,8 @@ from factorflow.app.server import AppSettings, import_gradio
 from factorflow.app.sources import (
     ModelCache,
     examples,
-    is_mouthflow,
     model_choices,
-    use_time_keys,
+    model_spec,
 )
 from factorflow.app.validate import InputError
 
@@ -56,10 +55,12 @@ def build_app(settings: AppSettings) -> Any:
     models = ModelCache(settings.device)
     labels = list(choices)  # the first (the shipped mouth flow) is the default
     # The benchmark judges 64x64 crops of the synthetic set: flow models only, not mouth flows.
-    bench_labels = [label for label in labels if not is_mouthflow(choices[label])]
+    bench_labels = [
+        label for label in labels if model_spec(choices[label]).pipeline != "mouth-paste"
+    ]
 
     def takes_motion(label: str) -> bool:
-        return label in choices and "af.motion" in use_time_keys(choices[label])
+        return label in choices and "af.motion" in model_spec(choices[label]).use_time_keys
 
     def motion_update(label: str) -> Any:
         # Residual motion by default where the model takes it: on carphone driving single_face

@@ -19,7 +19,7 @@ import numpy as np
 
 from factorflow.app import validate
 from factorflow.app.server import AppSettings
-from factorflow.app.sources import ModelCache, is_mouthflow, use_time_keys
+from factorflow.app.sources import ModelCache, model_spec
 from factorflow.app.validate import InputError
 
 # progress(fraction done in [0, 1], what is happening)
@@ -102,7 +102,7 @@ def motion_overrides(model: Path, motion: str) -> tuple[str, ...]:
     """The use-time keys for a motion mode: af.motion when the model takes it."""
     if motion not in MOTIONS:
         raise InputError(f"motion {motion!r}: choose one of {', '.join(MOTIONS)}")
-    if "af.motion" in use_time_keys(model):
+    if "af.motion" in model_spec(model).use_time_keys:
         return (f"af.motion={motion}",)
     if motion != "r":
         raise InputError(f"model {model.name} takes no motion mode: choose r")
@@ -123,8 +123,8 @@ def run_reenactment(
 
     if request.fmt not in FORMATS:
         raise InputError(f"format {request.fmt!r}: choose one of {', '.join(FORMATS)}")
-    if is_mouthflow(request.model):
-        return run_mouthflow(request, settings, models, progress)
+    if model_spec(request.model).pipeline == "mouth-paste":
+        return run_mouth_paste(request, settings, models, progress)
     start = time.perf_counter()
     _stage(progress, "reading the uploads")
     driver, fps, driver_path = validate.driver_clip(request.driver, settings)
@@ -171,15 +171,16 @@ def run_reenactment(
     )
 
 
-def run_mouthflow(
+def run_mouth_paste(
     request: RunRequest,
     settings: AppSettings,
     models: ModelCache,
     progress: Progress = lambda fraction, what: None,
 ) -> RunResult:
-    """`run_reenactment` with a mouth flow: the uploads are checked as for any model (without
-    keeping their frames), then `reenact_mouth` streams them at the target's own resolution,
-    measuring lip sync on every output frame (`metrics.lipsync.LipSyncMeter`)."""
+    """`run_reenactment` with a mouth-paste model (the mouth flow): the uploads are checked as
+    for any model (without keeping their frames), then `reenact_mouth` streams them at the
+    target's own resolution, measuring lip sync on every output frame
+    (`metrics.lipsync.LipSyncMeter`)."""
     from factorflow.reenact.mouthreenact import reenact_mouth
 
     start = time.perf_counter()
@@ -187,9 +188,9 @@ def run_mouthflow(
     _, fps, driver_path = validate.driver_clip(request.driver, settings, keep=False)
     validate.target_face(request.target, settings, keep=False)
     target_path = Path(str(request.target))
-    motion_overrides(request.model, request.motion)  # a mouth flow takes no motion mode
+    overrides = motion_overrides(request.model, request.motion)  # a mouth flow takes none
     _stage(progress, "loading the model", MOUTH_STAGES)
-    painter, size = models.painter(request.model)
+    model, _ = models.get(request.model, overrides)
     _stage(progress, "finding faces in driver and target", MOUTH_STAGES)
     out = new_output_dir(settings.workdir, "run")
     name = f"{target_path.stem}_says_{driver_path.stem}"
@@ -206,8 +207,8 @@ def run_mouthflow(
             driver_path,
             target_path,
             video,
-            painter,
-            size,
+            model.painter(),
+            model.crop_size,
             side_by_side=request.side_by_side,
             measure=True,
             progress=chunks,

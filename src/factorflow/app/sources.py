@@ -9,13 +9,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from factorflow.config import Config
 from factorflow.models.base import FlowModel
-
-if TYPE_CHECKING:
-    from factorflow.face.render import Painter
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED = {
@@ -25,28 +22,15 @@ SHIPPED = {
 }
 
 
-def is_mouthflow(path: Path) -> bool:
-    """Whether `path` is a mouth-flow folder rather than a run folder of a flow model."""
-    from factorflow.models.mouthflow import is_mouthflow
-
-    return is_mouthflow(path)
-
-
 def model_choices(checkpoints: Iterable[Path] = ()) -> dict[str, Path]:
     """Label -> model folder: the shipped models (the mouth flow first: the default), then each
-    folder given, labelled by its path (a mouth-flow folder also says so). A folder with nothing
-    to load is an error naming it."""
+    folder given, labelled by its path. A folder with nothing to load is an error naming it."""
     from factorflow import checkpoint as ckpt
 
     choices = {f"{name} ({what})": ASSETS / name for name, what in SHIPPED.items()}
     choices = {label: path for label, path in choices.items() if (path / "state.json").is_file()}
     for path in checkpoints:
         path = Path(path)
-        if is_mouthflow(path):
-            if not (path / "model.safetensors").is_file():
-                raise FileNotFoundError(f"{path}: a mouth-flow folder without model.safetensors")
-            choices[f"{path} (mouth flow)"] = path
-            continue
         ckpt.resolve(path)  # FileNotFoundError naming the folder when there is nothing to load
         choices[str(path)] = path
     if not choices:
@@ -65,18 +49,16 @@ def saved_config(path: Path) -> dict:
     return json.loads((ckpt.resolve(path, prefer_best=True) / "state.json").read_text())["config"]
 
 
-def use_time_keys(path: Path) -> tuple[str, ...]:
-    """The keys a trained model takes at use time (e.g. af.motion); a mouth flow takes none."""
+def model_spec(path: Path):
+    """The registry entry of the model a checkpoint holds (its use-time keys, its pipeline)."""
     from factorflow.registry import spec
 
-    if is_mouthflow(path):
-        return ()
-    return spec(saved_config(path)["model"]).use_time_keys
+    return spec(saved_config(path)["model"])
 
 
 class ModelCache:
     """Loaded models by (folder, overrides), the few most recent kept: a second run with the
-    same choice skips the load. Mouth flows are kept as painters (`painter`)."""
+    same choice skips the load."""
 
     def __init__(self, device: str = "cpu", keep: int = 3) -> None:
         self.device, self.keep = device, keep
@@ -88,14 +70,6 @@ class ModelCache:
 
         key = (str(Path(path).resolve()), overrides)
         return self._cached(key, lambda: load(path, list(overrides), self.device))
-
-    def painter(self, path: Path) -> tuple[Painter, int]:
-        """A mouth-flow folder as `reenact.mouthreenact.load_painter` gives it: (painter, crop
-        size)."""
-        from factorflow.reenact.mouthreenact import load_painter
-
-        key = (str(Path(path).resolve()), "painter")
-        return self._cached(key, lambda: load_painter(Path(path)))
 
     def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
         with self._lock:

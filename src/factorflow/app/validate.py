@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from factorflow.app.server import AppSettings
-from factorflow.reenact.media import DEFAULT_FPS, IMAGE_EXTENSIONS
+from factorflow.data.video_io import DEFAULT_FPS
+from factorflow.io import IMAGE_EXTENSIONS
 
 
 class InputError(ValueError):

@@ -1,14 +1,24 @@
-"""`factorflow reenact`: make the target face say what the driver clip says."""
+"""`factorflow reenact`: make the target face say what the driver clip says.
+
+One interface for every model; the model's registry entry says how it meets real video
+(`ModelSpec.pipeline`): "mouth-paste" models (the shipped mouth flow) warp the mouth at the
+frame's own resolution and paint its interior, "crops" models reenact aligned face crops that are
+pasted back. With `--no-align` the inputs are already model-sized crops (synthetic data) and any
+model runs on them as `factorflow evaluate` does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 from pathlib import Path
 
 from factorflow.cli.main import CLIError, check_device
 
 FRAME_NAME = re.compile(r"frame_\d{4,}\.png")
+LENGTHS = ("loop", "bounce", "cut")
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -18,8 +28,10 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         help="run folder or checkpoint (default: the shipped real-face mouth flow)",
     )
-    p.add_argument("--driver", required=True, type=Path, help="video or folder of frames")
-    p.add_argument("--target", required=True, type=Path, help="image, video or folder of frames")
+    p.add_argument("--driver", required=True, type=Path, help="video, GIF or folder of frames")
+    p.add_argument(
+        "--target", required=True, type=Path, help="image, video, GIF or folder of frames"
+    )
     p.add_argument(
         "--out",
         required=True,
@@ -37,7 +49,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         help="inputs are already model-sized crops (synthetic data): no face detection",
     )
     p.add_argument("--side-by-side", action="store_true", help="driver | target | result")
-    p.add_argument("--face", type=int, default=0, help="which face: 0 the largest, 1 the next...")
+    p.add_argument(
+        "--face", type=int, default=0, help="which face of the target: 0 the largest, 1 the next"
+    )
+    p.add_argument("--driver-face", type=int, default=0, help="which face of the driver")
+    p.add_argument(
+        "--length",
+        choices=LENGTHS,
+        default="loop",
+        help="a target video shorter than the driver: loop it, play it back and forth, or cut "
+        "the result to the target's length (default: loop)",
+    )
     p.add_argument(
         "--report",
         action="store_true",
@@ -47,7 +69,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "--adapt-steps",
         type=int,
         default=0,
-        help="mouth flow only: fine-tune on the target video's own frames for N steps first",
+        help="mouth-paste models: fine-tune on the target video's own frames for N steps first",
     )
     p.add_argument("--max-frames", type=int, default=None, help="only the driver's first N")
     p.add_argument("--device", default="cpu")
@@ -56,8 +78,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         "overrides",
         nargs="*",
         metavar="key=value",
-        help="use-time keys: mi.fine_latents=prior; mouthflow.temperature=0.8",
+        help="use-time keys: mouthflow.temperature=0.8; mi.fine_latents=prior",
     )
+
+
+def report_path(out: Path) -> Path:
+    """Where `--report` writes: OUT.json beside OUT (a folder `res/` gives `res.json`)."""
+    return out.with_suffix(".json") if out.suffix else out.with_name(out.name + ".json")
 
 
 def check_out(out: Path, force: bool, inputs: list[Path]) -> str:
@@ -65,13 +92,11 @@ def check_out(out: Path, force: bool, inputs: list[Path]) -> str:
     from factorflow.io import check_output
     from factorflow.reenact.media import output_kind
 
-    kind = output_kind(out)
-    check_output(out, force)
-    resolved = out.resolve()
-    for path in inputs:
-        source = path.resolve()
-        if resolved == source or resolved in source.parents:
-            raise CLIError(f"--out {out} holds the input {path}: choose another --out")
+    try:
+        kind = output_kind(out)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    check_output(out, force, inputs=inputs)
     if kind == "frames" and out.is_dir():
         other = [p.name for p in out.iterdir() if not FRAME_NAME.fullmatch(p.name)]
         if other:
@@ -83,123 +108,170 @@ def check_out(out: Path, force: bool, inputs: list[Path]) -> str:
     return kind
 
 
-def _is_mouthflow(checkpoint: Path | None) -> bool:
-    from factorflow.models.mouthflow import is_mouthflow
-
-    return checkpoint is None or is_mouthflow(checkpoint)
+def _check_args(args: argparse.Namespace) -> None:
+    check_device(args.device)
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise CLIError(f"--fps {args.fps}: expected a rate above 0")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CLIError(f"--max-frames {args.max_frames}: expected at least 1")
+    for option, value in (
+        ("--face", args.face),
+        ("--driver-face", args.driver_face),
+        ("--adapt-steps", args.adapt_steps),
+    ):
+        if value < 0:
+            raise CLIError(f"{option} {value}: expected 0 or more")
+    if args.no_align and args.report:
+        raise CLIError(
+            "--report measures real video with face landmarks; --no-align crops are judged "
+            "against ground truth by `factorflow evaluate`"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
+    from factorflow.io import check_output
     from factorflow.models import load
-    from factorflow.reenact.media import load_clip, write_clip
+    from factorflow.reenact import streaming
+    from factorflow.reenact.mouthreenact import SHIPPED
+    from factorflow.registry import spec
 
-    check_device(args.device)
-    if args.fps is not None and not args.fps > 0:
-        raise CLIError(f"--fps {args.fps}: expected a rate above 0")
-    if not args.no_align and _is_mouthflow(args.checkpoint):
-        inputs = [p for p in (args.checkpoint, args.driver, args.target) if p is not None]
-        check_out(args.out, args.force, inputs)
-        return _run_mouthflow(args)
-    if args.checkpoint is None:
-        raise CLIError("--no-align needs --checkpoint (a model trained on aligned crops)")
-    if args.adapt_steps:
+    _check_args(args)
+    checkpoint = args.checkpoint or SHIPPED
+    inputs = [checkpoint, args.driver, args.target]
+    check_out(args.out, args.force, inputs)
+    if args.report:
+        check_output(report_path(args.out), args.force, "--report", inputs)
+    streaming.check_input(args.driver, "driver")
+    streaming.check_input(args.target, "target")
+    if streaming.is_still(args.driver):
+        raise CLIError(f"driver {args.driver}: expected a video or frames (a still cannot talk)")
+    model, config = load(checkpoint, args.overrides, args.device)
+    pipeline = spec(config.model).pipeline
+    if args.adapt_steps and (pipeline != "mouth-paste" or args.no_align):
         raise CLIError(
-            "--adapt-steps adapts the mouth flow: leave out --checkpoint or give a mouth-flow one"
+            f"--adapt-steps adapts a mouth-paste model on real video; a {config.model} model "
+            f"{'on --no-align crops ' if args.no_align else ''}is not one"
         )
-    kind = check_out(args.out, args.force, [args.checkpoint, args.driver, args.target])
+    if args.no_align:
+        return _run_crops(args, model)
+    if pipeline == "mouth-paste":
+        return _run_mouth_paste(args, model)
+    return _run_face_crops(args, model, config)
+
+
+def _driver_and_target(args: argparse.Namespace):
+    from factorflow.reenact.media import load_clip
+
     driver, fps = load_clip(args.driver)
     target, _ = load_clip(args.target)
-    if kind == "image" and len(driver) != 1:
-        raise CLIError(
-            f"--out {args.out}: a PNG holds one frame, the driver {args.driver} has {len(driver)}; "
-            "name a .mp4, a .gif or a folder"
-        )
-    model, config = load(args.checkpoint, args.overrides, args.device)
-    if args.no_align:
-        from factorflow.reenact.crops import reenact_crops
+    driver = driver[: args.max_frames]
+    if args.length == "cut" and len(target) > 1:
+        driver = driver[: len(target)]
+    return driver, target, fps
 
-        names = (f"driver {args.driver}", f"target {args.target}")
-        frames = reenact_crops(model, driver, target, args.device, args.side_by_side, names)
-        audio = None
-    else:
-        from tqdm import tqdm
 
-        from factorflow.reenact.realvideo import reenact_video
+def _run_crops(args: argparse.Namespace, model) -> int:
+    from factorflow.reenact.crops import reenact_crops
+    from factorflow.reenact.media import write_clip
 
-        out = reenact_video(
-            model,
-            config,
-            driver,
-            target,
-            fps=fps,
-            device=args.device,
-            progress=lambda it, total: tqdm(it, total=total, desc="paste back", unit="frame"),
-        )
-        frames = out.side_by_side if args.side_by_side else out.frames
-        audio = args.driver
-    path = write_clip(args.out, frames, args.fps or fps, audio_from=audio, replace=args.force)
+    driver, target, fps = _driver_and_target(args)
+    names = (f"driver {args.driver}", f"target {args.target}")
+    frames = reenact_crops(model, driver, target, args.device, args.side_by_side, names)
+    path = write_clip(args.out, frames, args.fps or fps, replace=args.force)
     print(f"reenacted {len(frames)} frames of {args.driver.name} onto {args.target.name}: {path}")
     return 0
 
 
-def _run_mouthflow(args: argparse.Namespace) -> int:
-    import json
-
+def _run_face_crops(args: argparse.Namespace, model, config) -> int:
     from tqdm import tqdm
 
-    from factorflow.cli.main import CLIError
-    from factorflow.io import atomic_write_text
-    from factorflow.reenact.mouthreenact import adapted_painter, load_painter, reenact_mouth
+    from factorflow.reenact.media import write_clip
+    from factorflow.reenact.realvideo import reenact_video
 
-    if args.out.suffix.lower() not in (".mp4", ".gif"):
-        raise CLIError(f"--out {args.out}: real-video reenactment writes .mp4 or .gif")
-    if args.adapt_steps < 0:
-        raise CLIError(f"--adapt-steps must be >= 0, got {args.adapt_steps}")
-    temperature = None
-    for item in args.overrides:
-        key, _, value = item.partition("=")
-        if key != "mouthflow.temperature":
-            raise CLIError(f"unknown mouth-flow setting {key!r}: choose mouthflow.temperature")
-        try:
-            temperature = float(value)
-        except ValueError:
-            raise CLIError(f"{item}: expected a number") from None
-    try:
-        if args.adapt_steps:
-            painter, size, adapted = adapted_painter(
-                args.checkpoint, args.target, args.adapt_steps, args.face, temperature=temperature
-            )
-            print(
-                f"adapted the mouth flow on {adapted['pairs']} frame pairs of "
-                f"{args.target.name} ({adapted['steps']} steps, {adapted['seconds']:.0f} s)"
-            )
-        else:
-            painter, size = load_painter(args.checkpoint, temperature)
-        summary = reenact_mouth(
-            args.driver,
-            args.target,
-            args.out,
-            painter,
-            size,
-            face=args.face,
-            side_by_side=args.side_by_side,
-            measure=args.report,
-            max_frames=args.max_frames,
-            fps=args.fps,
-            progress=lambda it, total: tqdm(it, total=total, desc="reenact", unit="chunk"),
+    driver, target, fps = _driver_and_target(args)
+    out = reenact_video(
+        model,
+        config,
+        driver,
+        target,
+        fps=fps,
+        device=args.device,
+        progress=lambda it, total: tqdm(it, total=total, desc="paste back", unit="frame"),
+        face=args.face,
+        driver_face=args.driver_face,
+        length=args.length,
+        names=(str(args.driver), str(args.target)),
+    )
+    frames = out.side_by_side if args.side_by_side else out.frames
+    audio = args.driver if args.driver.is_file() else None
+    path = write_clip(args.out, frames, args.fps or fps, audio_from=audio, replace=args.force)
+    print(f"reenacted {len(frames)} frames of {args.driver.name} onto {args.target.name}: {path}")
+    if args.report:
+        from factorflow.metrics.lipsync import lip_sync_metrics
+
+        _write_report(args, lip_sync_metrics(driver, out, target))
+    return 0
+
+
+def _run_mouth_paste(args: argparse.Namespace, model) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from factorflow.reenact.mouthreenact import adapted_painter, reenact_mouth
+
+    # The flow runs on small batches of small crops: one thread is as fast, and leaves the
+    # other core to MediaPipe and the video codecs.
+    torch.set_num_threads(1)
+    painter = model.painter()
+    if args.adapt_steps:
+        painter, adapted = adapted_painter(model, args.target, args.adapt_steps, args.face)
+        print(
+            f"adapted the mouth flow on {adapted['pairs']} frame pairs of "
+            f"{args.target.name} ({adapted['steps']} steps, {adapted['seconds']:.0f} s)"
         )
-    except (ValueError, FileNotFoundError) as exc:
-        raise CLIError(str(exc)) from None
+    summary = reenact_mouth(
+        args.driver,
+        args.target,
+        args.out,
+        painter,
+        model.crop_size,
+        face=args.face,
+        driver_face=args.driver_face,
+        side_by_side=args.side_by_side,
+        measure=args.report,
+        max_frames=args.max_frames,
+        fps=args.fps,
+        length=args.length,
+        progress=lambda it, total: tqdm(it, total=total, desc="reenact", unit="chunk"),
+        replace=args.force,
+    )
     print(f"{args.driver.name} -> {args.target.name}: {summary.line()}; wrote {args.out}")
     if summary.metrics is not None:
-        m = summary.metrics
-        report = args.out.with_suffix(".json")
-        atomic_write_text(report, json.dumps(m, indent=1))
-        print(
-            f"opening r {m['opening_corr']:.2f} (untouched target {m['target_opening_corr']:.2f}), "
-            f"range ratio {m['range_ratio']:.2f}, sharpness ratio {m['sharpness_ratio']:.2f}, "
-            f"identity shift {m['identity_shift_iod']:.4f} IOD (p95 "
-            f"{m['identity_shift_iod_p95']:.4f}), outside max diff {m['outside_max_diff']}; "
-            f"{report}"
-        )
+        _write_report(args, summary.metrics)
     return 0
+
+
+def _finite(value):
+    """JSON without NaN or infinity (not JSON): such figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_report(args: argparse.Namespace, metrics: dict) -> None:
+    from factorflow.io import atomic_write_text
+
+    report = report_path(args.out)
+    atomic_write_text(report, json.dumps(_finite(metrics), indent=1, allow_nan=False))
+    shown = {
+        "opening r": metrics.get("opening_corr"),
+        "range ratio": metrics.get("range_ratio"),
+        "sharpness ratio": metrics.get("sharpness_ratio"),
+        "identity shift (IOD)": metrics.get("identity_shift_iod"),
+    }
+    parts = [f"{k} {v:.3g}" for k, v in shown.items() if isinstance(v, float | int)]
+    print(f"{'; '.join(parts)}; {report}")

@@ -1,4 +1,4 @@
-"""`factorflow train`: train glow, af, mi or hybrid on an LRW frame layout (DDP under torchrun)."""
+"""`factorflow train`: train any registered model on a prepared corpus (DDP under torchrun)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         default="cpu-small",
         help=f"preset ({', '.join(_presets())}; default cpu-small) or a YAML file",
     )
-    # mouthflow: the real-face mouth model, trained by its own loop on frame pairs (below).
-    p.add_argument("--model", choices=sorted([*MODELS, "mouthflow"]), default=None)
+    p.add_argument("--model", choices=sorted(MODELS), default=None)
     p.add_argument("--max-steps", type=int, default=None, help="total steps (at least 1)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true")
@@ -46,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, True, inputs=[args.data])
     if args.max_steps is not None and args.max_steps < 1:
         raise CLIError(f"--max-steps {args.max_steps}: expected at least 1")
-    if args.model == "mouthflow":
-        return _train_mouthflow(args)
     overrides = list(args.overrides)
     if args.model:
         overrides.append(f"model={args.model}")
@@ -63,44 +60,4 @@ def run(args: argparse.Namespace) -> int:
             f"trained {config.model} to step {result.step} ({result.images_per_s:.1f} images/s); "
             f"checkpoint {result.checkpoint}; val {shown or 'n/a'}"
         )
-    return 0
-
-
-def _train_mouthflow(args: argparse.Namespace) -> int:
-    """The real-face mouth flow: its own small loop on `prepare` output (pairs of frames)."""
-    import torch
-
-    from factorflow.models.mouthflow import MouthFlowConfig, train_mouthflow
-
-    settings = {"steps": 1000, "batch_size": 16, "lr": 1e-3, "seed": 0}
-    fields = MouthFlowConfig.__dataclass_fields__
-    model_settings = {}
-    for item in args.overrides:
-        key, _, value = item.partition("=")
-        key = key.removeprefix("mouthflow.")
-        if key in settings:
-            settings[key] = type(settings[key])(value)
-        elif key in fields:
-            model_settings[key] = type(fields[key].default)(value)
-        else:
-            raise CLIError(
-                f"unknown mouthflow setting {key!r}: choose from {sorted([*settings, *fields])}"
-            )
-    if args.max_steps is not None:
-        settings["steps"] = args.max_steps
-    if args.out.exists() and any(args.out.iterdir()):
-        raise CLIError(f"--out {args.out} is not empty")
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    summary = train_mouthflow(
-        args.data,
-        args.out,
-        config=MouthFlowConfig(**model_settings),
-        progress=not args.no_progress,
-        **settings,
-    )
-    print(
-        f"trained mouthflow: {summary['steps']} steps on {summary['pairs']} frame pairs in "
-        f"{summary['seconds']:.0f} s; final bpd {summary['final']['bpd']:.3f}, "
-        f"reconstruction {summary['final']['rec']:.4f}; checkpoint {args.out}"
-    )
     return 0

@@ -173,6 +173,16 @@ class ClipDataset(Dataset):
             return candidate, frames
         raise self._all_bad_error()
 
+    def clip_landmarks(self, index: int) -> np.ndarray:
+        """The face tool's landmarks of clip `index` (as `clip_frames` returns it), float32
+        [T, 478, 2] in the pixels of its frames, fitted to T and scaled like the frames."""
+        ref = self.reader.refs[index]
+        landmarks = self.reader.load_landmarks(ref)
+        height, width = self.reader.frame_size(ref)
+        if (height, width) != self.size:
+            landmarks = landmarks * np.array([self.size[1] / width, self.size[0] / height])
+        return fit_length(landmarks, self.frames).astype(np.float32)
+
     def labels(self, index: int) -> tuple[int, int]:
         """(word index, speaker index) of clip `index`, -1 where absent, without decoding."""
         ref = self.reader.refs[index]

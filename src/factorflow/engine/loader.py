@@ -23,6 +23,7 @@ from torch.utils.data import (
 
 from factorflow.config import DataConfig
 from factorflow.data.dataset import ClipDataset, FrameDataset
+from factorflow.data.pairs import PairDataset
 from factorflow.data.readers import open_reader
 from factorflow.data.shards import ShardClipDataset, ShardSampler, is_sharded, read_index
 from factorflow.engine.distributed import DistInfo
@@ -30,14 +31,25 @@ from factorflow.models.base import Batch
 
 
 def clips_of(dataset: Dataset) -> ClipDataset:
-    return dataset.clips if isinstance(dataset, FrameDataset) else dataset
+    if isinstance(dataset, FrameDataset):
+        return dataset.clips
+    if isinstance(dataset, PairDataset):
+        return dataset.clip_set
+    return dataset
 
 
 def open_split(
-    data_dir: Path, split: str, cfg: DataConfig, kind: str, labels_from: Dataset | None = None
+    data_dir: Path,
+    split: str,
+    cfg: DataConfig,
+    kind: str,
+    labels_from: Dataset | None = None,
+    pairs: tuple[int, int] = (64, 4),
 ) -> Dataset:
     """The `split` of a corpus folder (any reader layout, or a shard folder) as single frames
-    ("frames") or clips ("clips").
+    ("frames"), clips ("clips") or pairs of frames of one clip with their landmark geometry
+    ("pairs": `data.pairs.PairDataset`, of crops of side `pairs[0]` with `pairs[1]` partners
+    per frame; frames at their own size).
 
     `labels_from`: a dataset whose word and speaker vocabularies this split reuses, so label
     indices agree across splits.
@@ -45,7 +57,7 @@ def open_split(
     vocab = clips_of(labels_from) if labels_from is not None else None
     options = {
         "frames": cfg.frames,
-        "size": cfg.size,
+        "size": None if kind == "pairs" else cfg.size,
         "cache_items": cfg.cache_items,
         "words": vocab.words if vocab else None,
         "speakers": vocab.speakers if vocab else None,
@@ -54,6 +66,8 @@ def open_split(
         clips = ShardClipDataset(data_dir, split, **options)
     else:
         clips = ClipDataset(open_reader(data_dir, layout=cfg.layout, split=split), **options)
+    if kind == "pairs":
+        return PairDataset.of(clips, *pairs)
     return FrameDataset(clips) if kind == "frames" else clips
 
 

@@ -72,6 +72,8 @@ def _lr_at(step: int, cfg: Config, scale: float) -> float:
 def _batch_items(batch: dict) -> int:
     if "image" in batch:
         return batch["image"].shape[0]
+    if "own" in batch:
+        return batch["own"].shape[0]
     return batch["frames"].shape[0] * batch["frames"].shape[1]
 
 
@@ -155,9 +157,12 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.model: FlowModel = build_model(config).to(self.dist.device)
         kind = self.model.batch_kind
-        self.train_set = open_split(self.data_dir, "train", config.data, kind)
+        options = self.model.data_options()
+        self.train_set = open_split(self.data_dir, "train", config.data, kind, **options)
         try:
-            self.val_set = open_split(self.data_dir, "val", config.data, kind, self.train_set)
+            self.val_set = open_split(
+                self.data_dir, "val", config.data, kind, self.train_set, **options
+            )
         except (ValueError, FileNotFoundError) as exc:
             log.warning("no validation split (%s): validation is skipped", exc)
             self.val_set = None

@@ -162,9 +162,12 @@ def interocular(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(right - left, axis=-1)
 
 
-def detect_landmarks(frames: Iterable[np.ndarray], static: bool = False) -> np.ndarray:
-    """Landmarks [T, 478, 2] (NaN rows where no face) of the largest face in each frame."""
-    return track_landmarks(frames, static=static)[0]
+def detect_landmarks(
+    frames: Iterable[np.ndarray], static: bool = False, face: int = 0
+) -> np.ndarray:
+    """Landmarks [T, 478, 2] (NaN rows where no face) of the `face`-th largest face (0: the
+    largest) in each frame."""
+    return track_landmarks(frames, static=static, face=face)[0]
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -209,3 +212,37 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     image = Image.new("L", (shape[1], shape[0]), 0)
     ImageDraw.Draw(image).polygon([tuple(p) for p in poly], fill=1)
     return np.asarray(image, np.uint8)
+
+
+SMALL_FRAME = 128  # frames with a shorter side below this are upscaled for the face tool...
+FACE_TOOL_SIDE = 256  # ... to about this side
+
+
+def face_tool_scale(side: int) -> int:
+    """The integer factor a frame whose shorter side is `side` pixels is upscaled by before the
+    face tool and the landmark warp run on it. MediaPipe misses small faces: on 64 px synthetic
+    frames it finds every face only at 4x (256 px)."""
+    return 1 if side >= SMALL_FRAME else -(-FACE_TOOL_SIDE // side)
+
+
+def upscale(
+    frames: np.ndarray, landmarks: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 frames [T, H, W, 3] (and their landmarks [T, 478, 2] in frame pixels) at the face
+    tool's working size (`face_tool_scale`): bicubic, landmarks scaled alike."""
+    import cv2
+
+    k = face_tool_scale(min(frames.shape[1:3]))
+    if k == 1:
+        return frames, landmarks
+    size = (frames.shape[2] * k, frames.shape[1] * k)
+    big = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames])
+    return big, None if landmarks is None else landmarks * k
+
+
+def find_landmarks(frames: np.ndarray, static: bool = False) -> np.ndarray:
+    """Landmarks [T, 478, 2] float32 in the pixels of frames [T, H, W, 3] (NaN rows where no
+    face), found at the face tool's working size (small frames upscaled first)."""
+    big, _ = upscale(frames)
+    k = big.shape[1] // frames.shape[1]
+    return track_landmarks(big, static=static)[0] / k

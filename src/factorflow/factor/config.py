@@ -143,3 +143,30 @@ class MCConfig:
         for name in ("w_cls", "w_confusion", "w_rec", "temperature"):
             if getattr(self, name) < 0:
                 raise ValueError(f"mc.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class MouthFlowConfig:
+    """The landmark-driven mouth flow (`models.mouthflow`): a conditional Glow (the `flow`
+    section; its `image_size` is the side of the lower-face crop) on pairs of frames of one clip.
+    The condition is the crop warped to the wanted mouth shape and the wanted inner-lip mask."""
+
+    cond_channels: int = 16  # channels of the condition features every coupling net reads
+    rec_weight: float = 20.0  # weight of the cross-frame reconstruction (per-pixel L1)
+    mouth_weight: float = 4.0  # extra weight of reconstruction errors inside the new mouth
+    partners: int = 4  # partner frames drawn per frame of a clip (pairs per clip: T x partners)
+    augment: bool = True  # the same random flip, colour, scale and rotation for a pair's images
+    # How much of the target's own latent deviation a decode keeps (a use-time key): 0 decodes
+    # the new geometry's prior mode, 1 all of the target's own deviation.
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cond_channels, int) or self.cond_channels < 1:
+            raise ValueError(f"mouthflow.cond_channels must be >= 1, got {self.cond_channels}")
+        if not isinstance(self.partners, int) or self.partners < 1:
+            raise ValueError(f"mouthflow.partners must be >= 1, got {self.partners}")
+        for name in ("rec_weight", "mouth_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"mouthflow.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.temperature <= 2:
+            raise ValueError(f"mouthflow.temperature must be in [0, 2], got {self.temperature}")

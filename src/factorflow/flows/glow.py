@@ -456,6 +456,38 @@ class Glow(nn.Module):
         x, _ = self.levels[0].inverse(h, self._level_cond(cond, 0))
         return zs, x
 
+    # ----- latents as deviations from their priors -----------------------------------------
+
+    def standardize(self, x: Tensor, cond: list[Tensor | None] | None = None) -> list[Tensor]:
+        """``x`` [B, C, S, S] -> eps_l = (z_l - mu_l) / sigma_l per level, finest first: what of
+        ``x`` its priors (given the kept halves and ``cond``) do not predict."""
+        zs, _, kept = self.encode(x, cond)
+        eps = []
+        for level in range(self.config.levels - 1):
+            prior_in = self._prior_input(level, kept[level], cond)
+            mean, logstd = self.split_priors[level].params(zs[level], prior_in)
+            eps.append((zs[level] - mean) * torch.exp(-logstd))
+        mean, logstd = self._top_params(x.shape[0], cond)
+        eps.append((zs[-1] - mean) * torch.exp(-logstd))
+        return eps
+
+    def destandardize(
+        self, eps: list[Tensor], cond: list[Tensor | None] | None = None, temperature: float = 1.0
+    ) -> Tensor:
+        """Deviations ``eps`` (as :meth:`standardize` gives, scaled by ``temperature``) about the
+        priors of ``cond`` -> x [B, C, S, S]; temperature 1 inverts :meth:`standardize`."""
+        batch = self._check_latents(eps, None, 0)
+        self._check_cond(cond, batch)
+        num_levels = self.config.levels
+        mean, logstd = self._top_params(batch, cond)
+        h = mean + torch.exp(logstd) * temperature * eps[-1]
+        for level in range(num_levels - 2, -1, -1):
+            h, _ = self.levels[level + 1].inverse(h, self._level_cond(cond, level + 1))
+            mean, logstd = self.split_priors[level].params(h, self._prior_input(level, h, cond))
+            h = torch.cat([h, mean + torch.exp(logstd) * temperature * eps[level]], dim=1)
+        x, _ = self.levels[0].inverse(h, self._level_cond(cond, 0))
+        return x
+
     # ----- data-dependent initialisation ------------------------------------------------------
 
     @torch.no_grad()

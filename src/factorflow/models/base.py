@@ -2,8 +2,9 @@
 
 Every model answers the same small interface, so adding a model means adding one module:
 
-- `batch_kind`: "frames" (batch["image"]: single frames, uint8 [B,3,H,W]) or "clips"
-  (batch["frames"]: uint8 [B,T,3,H,W]); both carry `word` and `speaker` labels (-1 if unknown).
+- `batch_kind`: "frames" (batch["image"]: single frames, uint8 [B,3,H,W]), "clips"
+  (batch["frames"]: uint8 [B,T,3,H,W]) or "pairs" (two frames of one clip with their landmark
+  geometry: `data.pairs`); all carry `word` and `speaker` labels (-1 if unknown).
 - `initialize(batch)`: data-dependent init on one batch (ActNorm), run once before any DDP wrapping.
 - `losses(batch, rand) -> dict[str, Tensor[B]]`: per-sample terms; the trainer weights them with
   `loss_weights` and reduces. Terms absent from `loss_weights` are only logged.
@@ -128,6 +129,11 @@ class FlowModel(nn.Module, ABC):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def data_options(self) -> dict[str, Any]:
+        """Options of `engine.loader.open_split` this model's batches need beyond its
+        batch kind (the pairs' crop size, for a model trained on pairs)."""
+        return {}
 
     def load_pretrained(self) -> None:
         """Load weights named in the config (e.g. a stage-1 Glow) before a fresh run starts."""

@@ -17,7 +17,7 @@ import torch
 from factorflow import checkpoint as ckpt
 from factorflow.config import Config, from_dict, get_key, parse_overrides, replace, to_dict
 from factorflow.models.base import FlowModel
-from factorflow.registry import spec
+from factorflow.registry import SECTIONS, spec
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ def load(
     """
     state = ckpt.load(path, prefer_best=prefer_best)
     config = from_dict(state.config)
-    filled = filled_keys(state.config, to_dict(config))
+    # A section of another model (added since the checkpoint was saved) says nothing about it.
+    others = set(SECTIONS) - set(spec(config.model).sections)
+    filled = [k for k in filled_keys(state.config, to_dict(config)) if k not in others]
     if filled:
         log.warning(
             "%s: config keys missing from the checkpoint took today's defaults: %s",

@@ -1,50 +1,47 @@
 """The mouth flow: a conditional Glow on a landmark-aligned lower-face crop.
 
-x is an S x S crop about the mouth (rotated upright, `CROP_SIDE_IOD` inter-ocular distances wide:
-at S = 64 and a face 120 px between the eyes that is about 2.4 source pixels per crop pixel); the
-condition is identity-free geometry plus the warped appearance:
+x is an S x S crop about the mouth (rotated upright, `face.render.CROP_SIDE_IOD` inter-ocular
+distances wide; S is the flow's `image_size`); the condition is identity-free geometry plus the
+warped appearance:
 
     cond = (the crop warped by the landmark warp to the wanted mouth shape, its mouth interior
             blanked; the wanted inner-lip mask)
 
 A small conv net turns the condition into per-level features that every coupling net reads.
 Reenactment encodes the target's crop under its own geometry (its crop, its inner-lip mask) to
-z, then decodes z under the driver's geometry (the warped crop, the new inner-lip mask): z holds
-what the geometry does not say (the target's teeth, the shade of its mouth), the condition says
-where the mouth is open. Training uses pairs of frames (i, j) of one real clip: maximum
-likelihood of x_j under its condition, plus the reconstruction of x_j from z_i decoded under j's
-geometry (the frames give the answer; no synthetic factor is used).
+its deviations from the conditional prior, then decodes them under the driver's geometry (the
+warped crop, the new inner-lip mask): the deviations hold what the geometry does not say (the
+target's teeth, the shade of its mouth), the condition says where the mouth is open. Training
+uses pairs of frames (i, j) of one clip (`data.pairs`): maximum likelihood of x_j under its
+condition, plus the reconstruction of x_j from x_i decoded under j's geometry. The frames and the
+face tool's landmarks give the answer; no generator factor is used.
+
+At use time the model paints the mouth interior of `face.render.MouthRenderer`, which warps the
+lips and chin at the frame's own resolution (registry pipeline "mouth-paste"): the streamed video
+path is `reenact.mouthreenact`, and `reenact` here runs the same renderer on model-sized clips
+(the benchmark's 64 px frames, upscaled for the face tool and brought back).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from factorflow.flows.glow import Glow, GlowConfig
+from factorflow.config import Config
+from factorflow.flows import Glow
+from factorflow.flows.likelihood import bits_per_dim
+from factorflow.models.base import Batch, BatchRandom, FlowModel
 
-log = logging.getLogger(__name__)
-
-FORMAT = "factorflow-mouthflow/2"  # state.json "format"; /1 took the colour of the whole crop
 INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
 SPREAD = 0.15  # a normalised crop: per-channel mean 0, standard deviation SPREAD
-
-
-def is_mouthflow(folder: Path) -> bool:
-    """Whether `folder` holds a mouth flow (its state.json's format, of any version) rather than
-    a run folder of a flow model."""
-    try:
-        meta = json.loads((Path(folder) / "state.json").read_text())
-        return str(meta.get("format", "")).startswith("factorflow-mouthflow/")
-    except (OSError, ValueError, AttributeError):
-        return False
+IMAGES = ("own", "warped", "target")
+MASKS = ("own_mask", "new_mask")
 
 
 def crop_stats(own: Tensor, own_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,17 +69,9 @@ def denormalise(x: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
     return (x / SPREAD * std + mean).clamp(-0.5, 0.5)
 
 
-@dataclass(frozen=True)
-class MouthFlowConfig:
-    size: int = 64
-    levels: int = 3
-    steps: int = 4
-    hidden: int = 48
-    cond_channels: int = 16
-    n_bits: int = 5
-    rec_weight: float = 20.0  # weight of the cross-frame reconstruction (per-pixel L1, x [-.5,.5])
-    mouth_weight: float = 4.0  # extra weight of reconstruction errors inside the new mouth
-    temperature: float = 1.0  # how much of the target's own latent deviation a decode keeps
+def blank(image: Tensor, mask: Tensor) -> Tensor:
+    """The crop with its (new) mouth interior filled dark: the flow paints it from there."""
+    return image * (1 - mask) + INTERIOR * mask
 
 
 class CondNet(nn.Module):
@@ -105,199 +94,14 @@ class CondNet(nn.Module):
         return out
 
 
-def blank(image: Tensor, mask: Tensor) -> Tensor:
-    """The crop with its (new) mouth interior filled dark: the flow paints it from there."""
-    return image * (1 - mask) + INTERIOR * mask
-
-
-class MouthFlow(nn.Module):
-    name = "mouthflow"
-
-    def __init__(self, config: MouthFlowConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or MouthFlowConfig()
-        c = self.config
-        self.glow = Glow(
-            GlowConfig(
-                in_channels=3,
-                image_size=c.size,
-                levels=c.levels,
-                steps=c.steps,
-                hidden=c.hidden,
-                coupling="additive",
-                conv="lu",
-                n_bits=c.n_bits,
-                cond_channels=c.cond_channels,
-                coupling_cond=True,
-            )
-        )
-        self.cond_net = CondNet(c.levels, c.cond_channels)
-
-    @staticmethod
-    def to_unit(images: Tensor) -> Tensor:
-        return images.float() / 255.0 - 0.5
-
-    def condition(self, warped: Tensor, mask: Tensor) -> list[Tensor]:
-        return self.cond_net(blank(warped, mask), mask)
-
-    def losses(self, batch: dict[str, Tensor], generator=None) -> dict[str, Tensor]:
-        """batch: own [B,3,S,S] (frame i), own_mask [B,1,S,S], warped (frame i warped to j's
-        geometry), new_mask, target (frame j); images in [-0.5, 0.5], masks 0/1."""
-        c = self.config
-        bins = 2.0**c.n_bits
-        stats = crop_stats(batch["own"], batch["own_mask"])
-        batch = {
-            **batch,
-            **{k: normalise(batch[k], stats) for k in ("own", "warped", "target")},
-        }
-        target = batch["target"]
-        quant = torch.floor((target + 0.5) * bins).clamp(0, bins - 1) / bins - 0.5
-        noise = torch.rand(target.shape, generator=generator, device=target.device) / bins
-        cond_new = self.condition(batch["warped"], batch["new_mask"])
-        log_p = self.glow.log_prob(quant + noise, cond_new)
-        dims = target[0].numel()
-        bpd = (-log_p / dims + np.log(bins)) / np.log(2.0)
-        cond_own = self.condition(batch["own"], batch["own_mask"])
-        zs = self.glow.encode(batch["own"], cond_own).zs
-        decoded, _ = self.glow.inverse(zs, cond_new)
-        weight = 1.0 + c.mouth_weight * F.max_pool2d(batch["new_mask"], 5, 1, 2)
-        rec = ((decoded - target).abs() * weight).mean((1, 2, 3))
-        return {"bpd": bpd, "rec": rec, "loss": bpd + c.rec_weight * rec}
-
-    def standardise(self, x: Tensor, cond: list[Tensor]) -> list[Tensor]:
-        """x -> its latents as deviations from the conditional prior, eps_l = (z_l - mu_l) / sigma_l
-        (finest first): what of x its condition does not predict."""
-        glow = self.glow
-        zs, _, kept = glow.encode(x, cond)
-        eps = []
-        for level in range(len(zs) - 1):
-            prior_in = glow._prior_input(level, kept[level], cond)
-            mean, logstd = glow.split_priors[level].params(zs[level], prior_in)
-            eps.append((zs[level] - mean) * torch.exp(-logstd))
-        mean, logstd = glow._top_params(x.shape[0], cond)
-        eps.append((zs[-1] - mean) * torch.exp(-logstd))
-        return eps
-
-    def compose(self, eps: list[Tensor], cond: list[Tensor], temperature: float) -> Tensor:
-        """Deviations `eps` (scaled by `temperature`) around the prior of `cond` -> image."""
-        glow = self.glow
-        levels = len(eps)
-        mean, logstd = glow._top_params(eps[-1].shape[0], cond)
-        zs: list[Tensor] = [None] * levels  # type: ignore[list-item]
-        zs[-1] = mean + torch.exp(logstd) * temperature * eps[-1]
-        h = zs[-1]
-        for level in range(levels - 2, -1, -1):
-            h, _ = glow.levels[level + 1].inverse(h, glow._level_cond(cond, level + 1))
-            prior_in = glow._prior_input(level, h, cond)
-            mean, logstd = glow.split_priors[level].params(h, prior_in)
-            zs[level] = mean + torch.exp(logstd) * temperature * eps[level]
-            h = torch.cat([h, zs[level]], dim=1)
-        h, _ = glow.levels[0].inverse(h, glow._level_cond(cond, 0))
-        return h
-
-    @torch.no_grad()
-    def paint(
-        self,
-        own: Tensor,
-        own_mask: Tensor,
-        warped: Tensor,
-        new_mask: Tensor,
-        temperature: float | None = None,
-    ) -> Tensor:
-        """Encode under the target's own geometry, decode under the new one -> [B,3,S,S].
-
-        The target's latents are carried as deviations from its conditional prior, scaled by
-        `temperature` (default: the config's): 0 decodes the new geometry's prior mode, 1 keeps
-        all of the target's own deviation."""
-        tau = self.config.temperature if temperature is None else temperature
-        stats = crop_stats(own, own_mask)
-        own, warped = normalise(own, stats), normalise(warped, stats)
-        eps = self.standardise(own, self.condition(own, own_mask))
-        out = self.compose(eps, self.condition(warped, new_mask), tau)
-        return denormalise(out.clamp(-0.5, 0.5), stats)
-
-    def painter(self):
-        """A `mouthrender.Painter` over uint8 crop batches. The encoding of a crop seen before
-        (a still target: every frame) is reused, so only the decode runs per frame."""
-        cache: dict[bytes, list[Tensor]] = {}
-
-        @torch.inference_mode()
-        def run(own, own_mask, warped, new_mask):
-            img = lambda a: self.to_unit(torch.from_numpy(a).permute(0, 3, 1, 2))  # noqa: E731
-            msk = lambda a: torch.from_numpy(a).float()[:, None]  # noqa: E731
-            keys = [own[i].tobytes() + own_mask[i].tobytes() for i in range(len(own))]
-            todo = [i for i, k in enumerate(keys) if k not in cache]
-            if todo:
-                x = img(own[todo])
-                stats = crop_stats(x, msk(own_mask[todo]))
-                x = normalise(x, stats)
-                eps = self.standardise(x, self.condition(x, msk(own_mask[todo])))
-                if len(cache) > 256:
-                    cache.clear()
-                for n, i in enumerate(todo):
-                    cache[keys[i]] = ([e[n : n + 1] for e in eps], [s[n : n + 1] for s in stats])
-            eps = [
-                torch.cat([cache[k][0][lv] for k in keys]) for lv in range(len(self.glow.levels))
-            ]
-            stats = tuple(torch.cat([cache[k][1][i] for k in keys]) for i in range(2))
-            cond = self.condition(normalise(img(warped), stats), msk(new_mask))
-            out = denormalise(
-                self.compose(eps, cond, self.config.temperature).clamp(-0.5, 0.5), stats
-            )
-            out = ((out + 0.5) * 255).round().byte()
-            return out.permute(0, 2, 3, 1).numpy()
-
-        return run
-
-    def save(self, folder: Path, extra: dict | None = None) -> None:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"))
-        meta = {"format": FORMAT, "config": asdict(self.config), **(extra or {})}
-        (folder / "state.json").write_text(json.dumps(meta, indent=1))
-
-    @classmethod
-    def load(cls, folder: Path, temperature: float | None = None) -> MouthFlow:
-        """The saved flow; `temperature` replaces the saved decode temperature (use time)."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        meta_path, weights = folder / "state.json", folder / "model.safetensors"
-        for path in (meta_path, weights):
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing: not a mouth-flow checkpoint")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") == "factorflow-mouthflow/1":
-            raise ValueError(
-                f"{meta_path}: a mouth flow of an older format (colour statistics of the whole "
-                "crop): retrain it with `factorflow train --model mouthflow`"
-            )
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_path}: not a mouth-flow checkpoint ({meta.get('format')})")
-        config = MouthFlowConfig(**meta["config"])
-        if temperature is not None:
-            if not 0 <= temperature <= 2:
-                raise ValueError(f"mouth-flow temperature {temperature}: expected 0 to 2")
-            config = replace(config, temperature=float(temperature))
-        model = cls(config)
-        model.load_state_dict(load_file(str(weights)))
-        model.eval()
-        return model
-
-
-def augment(batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
-    """The same random flip, colour change, scale and small rotation for every image of a pair."""
-    images = ("own", "warped", "target")
-    masks = ("own_mask", "new_mask")
+def augment(batch: Batch, rand: BatchRandom) -> Batch:
+    """The same random flip, colour change, scale and small rotation for every image of a pair
+    (images in [-0.5, 0.5], masks 0/1)."""
     b = batch["own"].shape[0]
-    u = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
-    flip = u(b) < 0.5
-    angle = (u(b) - 0.5) * 2 * np.deg2rad(8)
-    scale = 1 + (u(b) - 0.5) * 0.2
-    shift = (u(b, 2) - 0.5) * 0.08
+    flip = rand.rand((b,)) < 0.5
+    angle = (rand.rand((b,)) - 0.5) * 2 * np.deg2rad(8)
+    scale = 1 + (rand.rand((b,)) - 0.5) * 0.2
+    shift = (rand.rand((b, 2)) - 0.5) * 0.08
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     sign = torch.where(flip, -1.0, 1.0)
     theta = torch.stack(
@@ -306,126 +110,211 @@ def augment(batch: dict[str, Tensor], generator: torch.Generator) -> dict[str, T
             torch.stack([sin * sign, cos, shift[:, 1]], 1),
         ],
         1,
-    )
-    size = batch["own"].shape
-    grid = F.affine_grid(theta, list(size), align_corners=False)
-    gain = 1 + (u(b, 3, 1, 1) - 0.5) * 0.3
-    bias = (u(b, 3, 1, 1) - 0.5) * 0.1
-    out = {}
-    for k in images:
+    ).to(batch["own"])
+    grid = F.affine_grid(theta, list(batch["own"].shape), align_corners=False)
+    gain = (1 + (rand.rand((b, 3, 1, 1)) - 0.5) * 0.3).to(batch["own"])
+    bias = ((rand.rand((b, 3, 1, 1)) - 0.5) * 0.1).to(batch["own"])
+    out = dict(batch)
+    for k in IMAGES:
         moved = F.grid_sample(batch[k] + 0.5, grid, padding_mode="border", align_corners=False)
-        out[k] = ((moved * gain + bias).clamp(0, 1)) - 0.5
-    for k in masks:
-        out[k] = (F.grid_sample(batch[k], grid, align_corners=False) > 0.5).float()
+        out[k] = (moved * gain + bias).clamp(0, 1) - 0.5
+    for k in MASKS:
+        out[k] = (F.grid_sample(batch[k], grid, align_corners=False) > 0.5).to(batch[k])
     return out
 
 
-def pair_tensors(pairs: dict[str, np.ndarray]) -> dict[str, Tensor]:
-    """uint8 pair arrays (images [N,S,S,3], masks [N,S,S]) -> channel-first tensors."""
-    return {
-        k: torch.from_numpy(v).permute(0, 3, 1, 2).contiguous()
-        if v.ndim == 4
-        else torch.from_numpy(v)[:, None].contiguous()
-        for k, v in pairs.items()
-    }
+@dataclass
+class FaceClip:
+    """A model-sized clip at the face tool's working size, with its landmarks there."""
+
+    frames: np.ndarray  # uint8 [T, H, W, 3], as given
+    big: np.ndarray  # uint8 [T, kH, kW, 3]
+    landmarks: np.ndarray  # [T, 478, 2] in `big`'s pixels (NaN: no face)
 
 
-def fit(
-    model: MouthFlow,
-    tensors: dict[str, Tensor],
-    steps: int,
-    batch_size: int,
-    lr: float,
-    generator: torch.Generator,
-    progress: bool = False,
-    warmup: int = 100,
-) -> list[dict]:
-    """Adam on random augmented batches of pairs, warm-up then a 10x decay; the loss history."""
-    n = len(tensors["own"])
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    steps_iter = range(steps)
-    if progress:
-        from tqdm import tqdm
+class MouthFlowModel(FlowModel):
+    name = "mouthflow"
+    val_metric = "rec"
 
-        steps_iter = tqdm(steps_iter, desc="mouth flow", unit="step")
-    for step in steps_iter:
-        idx = torch.randint(n, (batch_size,), generator=generator)
-        batch = {
-            k: (model.to_unit(v[idx]) if v.shape[1] == 3 else v[idx].float())
-            for k, v in tensors.items()
-        }
-        batch = augment(batch, generator)
-        for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / warmup) * (0.1 ** (step / steps))
-        terms = model.losses(batch, generator)
-        loss = terms["loss"].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 50.0)
-        opt.step()
-        if step % 50 == 0 or step == steps - 1:
-            row = {"step": step, **{k: float(v.detach().mean()) for k, v in terms.items()}}
-            history.append(row)
-            log.info("step %d bpd %.3f rec %.4f", step, row["bpd"], row["rec"])
-    model.eval()
-    return history
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.settings = config.mouthflow
+        self.n_bits = config.flow.n_bits
+        self.flow = Glow(
+            dataclasses.replace(
+                config.flow, cond_channels=self.settings.cond_channels, coupling_cond=True
+            )
+        )
+        self.cond_net = CondNet(config.flow.levels, self.settings.cond_channels)
+        self.temperature = self.settings.temperature
 
+    @property
+    def crop_size(self) -> int:
+        return self.flow.config.image_size
 
-def train_mouthflow(
-    data: Path,
-    out: Path,
-    steps: int = 2000,
-    batch_size: int = 16,
-    lr: float = 1e-3,
-    seed: int = 0,
-    config: MouthFlowConfig | None = None,
-    progress: bool = False,
-) -> dict:
-    """Train the mouth flow on pairs from a `prepare` folder; save safetensors + JSON in `out`."""
-    import time
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        return {"bpd": 1.0, "rec": self.settings.rec_weight}
 
-    from factorflow.reenact.mouthdata import build_pairs
+    def data_options(self) -> dict[str, Any]:
+        return {"pairs": (self.crop_size, self.settings.partners)}
 
-    config = config or MouthFlowConfig()
-    torch.manual_seed(seed)
-    start = time.time()
-    pairs = build_pairs(Path(data), config.size, seed=seed)
-    log.info(
-        "mouth flow: %d training pairs from %s (%.0f s)",
-        len(pairs["own"]),
-        data,
-        time.time() - start,
-    )
-    model = MouthFlow(config)
-    gen = torch.Generator().manual_seed(seed)
-    history = fit(model, pair_tensors(pairs), steps, batch_size, lr, gen, progress)
-    summary = {
-        "data": str(data),
-        "pairs": len(pairs["own"]),
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "seconds": round(time.time() - start, 1),
-        "final": history[-1],
-    }
-    model.save(Path(out), {"training": summary})
-    (Path(out) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-    return summary
+    # -- training ------------------------------------------------------------------------
+    def _unit(self, batch: Batch) -> Batch:
+        out = dict(batch)
+        for k in IMAGES:
+            out[k] = batch[k].to(self.device).float() / 255.0 - 0.5
+        for k in MASKS:
+            out[k] = batch[k].to(self.device).float()
+        return out
 
+    def condition(self, warped: Tensor, mask: Tensor) -> list[Tensor]:
+        return self.cond_net(blank(warped, mask), mask)
 
-def adapt(
-    model: MouthFlow,
-    pairs: dict[str, np.ndarray],
-    steps: int,
-    batch_size: int = 8,
-    lr: float = 2e-4,
-    seed: int = 0,
-) -> list[dict]:
-    """Fine-tune `model` in place on pairs of the target's own frames (`--adapt-steps`): a short
-    run at a fifth of the training rate, so the flow learns this face's teeth and mouth shading
-    without forgetting the rest."""
-    gen = torch.Generator().manual_seed(seed)
-    return fit(model, pair_tensors(pairs), steps, batch_size, lr, gen, warmup=max(1, steps // 10))
+    def _normalised(self, batch: Batch) -> Batch:
+        stats = crop_stats(batch["own"], batch["own_mask"])
+        return {**batch, **{k: normalise(batch[k], stats) for k in IMAGES}}
+
+    def initialize(self, batch: Batch) -> None:
+        b = self._normalised(self._unit(batch))
+        self.flow.initialize(b["target"], self.condition(b["warped"], b["new_mask"]))
+
+    def losses(self, batch: Batch, rand: BatchRandom) -> dict[str, Tensor]:
+        """batch (`data.pairs`): own, warped, target uint8 [B,3,S,S]; own_mask, new_mask uint8
+        [B,1,S,S]. -> bpd of the target under its condition, and the L1 reconstruction of the
+        target decoded from the own crop under the new geometry (weighted in the new mouth)."""
+        b = self._unit(batch)
+        if self.settings.augment and self.training:
+            b = augment(b, rand)
+        b = self._normalised(b)
+        target = b["target"]
+        bins = 2.0**self.n_bits
+        quant = torch.floor((target + 0.5) * bins).clamp(0, bins - 1) / bins - 0.5
+        noise = rand.rand(tuple(target.shape)).to(target) / bins
+        cond_new = self.condition(b["warped"], b["new_mask"])
+        bpd = bits_per_dim(
+            self.flow.log_prob(quant + noise, cond_new), target[0].numel(), self.n_bits
+        )
+        zs = self.flow.encode(b["own"], self.condition(b["own"], b["own_mask"])).zs
+        decoded, _ = self.flow.inverse(zs, cond_new)
+        weight = 1.0 + self.settings.mouth_weight * F.max_pool2d(b["new_mask"], 5, 1, 2)
+        rec = ((decoded - target).abs() * weight).mean((1, 2, 3))
+        return {"bpd": bpd, "rec": rec}
+
+    @torch.no_grad()
+    def previews(self, batch: Batch) -> dict[str, Tensor]:
+        """[4, n, 3, S, S]: own crop, warped crop, the painted result, the true partner frame."""
+        part = {k: batch[k][:8].cpu() for k in (*IMAGES, *MASKS)}
+        hwc = {k: part[k].permute(0, 2, 3, 1).numpy() for k in IMAGES}
+        masks = {k: part[k][:, 0].numpy() for k in MASKS}
+        painted = self.painter()(hwc["own"], masks["own_mask"], hwc["warped"], masks["new_mask"])
+        rows = [part["own"], part["warped"], torch.from_numpy(painted).permute(0, 3, 1, 2)]
+        return {"pairs": torch.stack([*rows, part["target"]])}
+
+    # -- painting ------------------------------------------------------------------------
+    def painter(self):
+        """A `face.render.Painter` over uint8 crop batches [B,S,S,...]. The encoding of a crop
+        seen before (a still target: every frame) is reused, so only the decode runs per frame."""
+        cache: dict[bytes, tuple[list[Tensor], tuple[Tensor, Tensor]]] = {}
+
+        @torch.inference_mode()
+        def run(own, own_mask, warped, new_mask):
+            img = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).to(self.device) / 255.0 - 0.5  # noqa: E731
+            msk = lambda a: torch.from_numpy(a).to(self.device).float()[:, None]  # noqa: E731
+            keys = [own[i].tobytes() + own_mask[i].tobytes() for i in range(len(own))]
+            todo = [i for i, k in enumerate(keys) if k not in cache]
+            if todo:
+                x = img(own[todo])
+                stats = crop_stats(x, msk(own_mask[todo]))
+                x = normalise(x, stats)
+                eps = self.flow.standardize(x, self.condition(x, msk(own_mask[todo])))
+                if len(cache) > 256:
+                    cache.clear()
+                for n, i in enumerate(todo):
+                    cache[keys[i]] = (
+                        [e[n : n + 1] for e in eps],
+                        (stats[0][n : n + 1], stats[1][n : n + 1]),
+                    )
+            eps = [
+                torch.cat([cache[k][0][lv] for k in keys]) for lv in range(len(self.flow.levels))
+            ]
+            stats = tuple(torch.cat([cache[k][1][i] for k in keys]) for i in range(2))
+            cond = self.condition(normalise(img(warped), stats), msk(new_mask))
+            out = denormalise(
+                self.flow.destandardize(eps, cond, self.temperature).clamp(-0.5, 0.5), stats
+            )
+            return ((out + 0.5) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+        return run
+
+    # -- the FlowModel seam: model-sized clips -----------------------------------------------
+    def _face_clip(self, frames: Tensor) -> FaceClip:
+        from factorflow.face.landmarks import track_landmarks, upscale
+
+        array = frames.permute(0, 2, 3, 1).cpu().numpy()
+        big, _ = upscale(array)
+        landmarks, _ = track_landmarks(big, static=len(big) == 1)
+        return FaceClip(array, big, landmarks)
+
+    def identity(self, target: Tensor) -> FaceClip:
+        """uint8 [T,3,H,W] -> the target clip at the face tool's size, with its landmarks."""
+        return self._face_clip(target)
+
+    def motion(self, driver: Tensor) -> FaceClip:
+        return self._face_clip(driver)
+
+    @torch.no_grad()
+    def render(self, identity: FaceClip, motion: FaceClip) -> Tensor:
+        """The target's frames (looped) with the driver's mouth motion -> uint8 [T_driver,3,H,W].
+        Frames where either has no face are the target's, untouched."""
+        import cv2
+
+        from factorflow.face.landmarks import found
+        from factorflow.face.motion import Geometry, driver_motion
+        from factorflow.face.render import MouthRenderer
+
+        n, small = len(motion.frames), identity.frames
+        out = np.stack([small[t % len(small)] for t in range(n)])
+        t_found, d_found = found(identity.landmarks), found(motion.landmarks)
+        if not t_found.any() or not d_found.any():
+            return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+        t_geo, d_geo = Geometry.of(identity.landmarks), Geometry.of(motion.landmarks)
+        moves = driver_motion(d_geo, t_geo)
+        renderer = MouthRenderer(t_geo.neutral, self.painter(), self.crop_size)
+        live = [t for t in range(n) if moves.driver_found[t] and t_found[t % len(small)]]
+        items = [
+            (
+                identity.big[t % len(small)],
+                identity.landmarks[t % len(small)],
+                t_geo.to_canonical[t % len(small)],
+                moves.delta[t],
+            )
+            for t in live
+        ]
+        height, width = small.shape[1:3]
+        for t, r in zip(live, renderer.render_many(items), strict=True):
+            y0, x0, y1, x1 = r.box
+            changed = np.zeros(r.frame.shape[:2], np.float32)
+            changed[y0:y1, x0:x1] = r.mask
+            alpha = cv2.resize(changed, (width, height), interpolation=cv2.INTER_AREA)[..., None]
+            down = cv2.resize(r.frame, (width, height), interpolation=cv2.INTER_AREA)
+            out[t] = np.clip(out[t] * (1 - alpha) + down * alpha + 0.5, 0, 255).astype(np.uint8)
+        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+    @torch.no_grad()
+    def reenact(self, driver: Tensor, target: Tensor, batch_size: int = 64) -> Tensor:
+        return self.render(self.identity(target), self.motion(driver)).to(driver.device)
+
+    def factorize(self, frames: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        raise NotImplementedError(
+            "the mouth flow has no latent split of a whole frame to probe: its latents are of a "
+            "mouth crop given the landmark geometry"
+        )
+
+    def bits_per_dim(self, frames: Tensor, rand: BatchRandom | None = None) -> Tensor:
+        raise NotImplementedError(
+            "the mouth flow's likelihood is of a mouth crop given its geometry, not of a frame"
+        )
+
+    def roundtrip_error(self, frames: Tensor) -> tuple[float, int]:
+        raise NotImplementedError("the mouth flow encodes mouth crops, not frames")

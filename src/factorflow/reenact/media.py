@@ -7,47 +7,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from factorflow.data.video_io import VIDEO_EXTENSIONS, read_video, write_video
+from factorflow.data.video_io import DEFAULT_FPS, write_video
 from factorflow.images import save_png
-from factorflow.io import IMAGE_EXTENSIONS, atomic_dir
+from factorflow.io import atomic_dir
 
-DEFAULT_FPS = 25.0
 # What `write_clip` makes of an output name: a video, one PNG image, or else a folder of frames.
 VIDEO_OUTPUTS = (".mp4", ".gif")
 
 
-def load_clip(path: str | Path) -> tuple[np.ndarray, float]:
+def load_clip(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
     """An image, a folder of images (sorted by name), an LRW clip prefix (WORD/WORD_00003 for
-    WORD_00003_*.png) or a video -> (uint8 [N,H,W,3], fps)."""
+    WORD_00003_*.png), a GIF or a video -> (uint8 [N,H,W,3], fps), read by `streaming`."""
+    from factorflow.reenact import streaming
+
     path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise ValueError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        frames = [_read_image(p) for p in files]
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
-            raise ValueError(f"frames in {path} differ in size: {sorted(shapes)}")
-        return np.stack(frames), DEFAULT_FPS
-    if not path.exists():
-        # An LRW frame-layout clip named by its prefix: WORD/WORD_00003 -> WORD_00003_*.png
-        files = sorted(
-            p for p in path.parent.glob(f"{path.name}_*") if p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if files and path.parent.is_dir():
-            return np.stack([_read_image(p) for p in files]), DEFAULT_FPS
-        raise FileNotFoundError(f"{path} does not exist (nor frames {path.name}_*.png beside it)")
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return _read_image(path)[None], DEFAULT_FPS
-    if path.suffix.lower() in VIDEO_EXTENSIONS or path.suffix.lower() == ".gif":
-        return read_video(path)
-    raise ValueError(f"{path}: expected an image, a folder of frames or a video file")
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from factorflow.data.readers.base import load_image
-
-    return load_image(path)
+    streaming.check_input(path, "input")
+    frames = list(streaming.frames(path, max_frames))
+    if not frames:
+        raise ValueError(f"{path} has no frames")
+    return np.stack(frames), streaming.fps_of(path)
 
 
 def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:

