@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from factorflow.app.server import AppSettings, import_gradio, launch
 
     check_device(args.device)
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port {args.port}: expected 0..65535 (default 7860)")
     try:
         import_gradio()
     except ImportError as exc:
@@ -62,8 +64,6 @@ def _check_listen(host: str, port: int) -> None:
     import os
     import socket
 
-    if not 0 <= port <= 65535:
-        raise CLIError(f"--port {port}: expected 0..65535 (default 7860)")
     try:
         with socket.create_server((host, port)):
             pass

@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import Sampler
 
 from factorflow.data.dataset import ClipDataset, _as_size, fit_length, resize_frames
+from factorflow.data.readers.base import NPY_ERRORS
 from factorflow.io import OutputExistsError, atomic_dir, atomic_write_text, has_content, tmp_name
 
 log = logging.getLogger(__name__)
@@ -384,11 +385,14 @@ class ShardClipDataset(ClipDataset):
         """The stored frames uint8 [T, H, W, 3] and label dict of clip `index`."""
         shard, k = self.locate(index)
         npy, meta = self._table(shard)[k]
-        with open(self.shards[shard], "rb") as f:
-            f.seek(npy.offset)
-            frames = np.load(io.BytesIO(f.read(npy.size)), allow_pickle=False)
-            f.seek(meta.offset)
-            label = json.loads(f.read(meta.size))
+        try:
+            with open(self.shards[shard], "rb") as f:
+                f.seek(npy.offset)
+                frames = np.load(io.BytesIO(f.read(npy.size)), allow_pickle=False)
+                f.seek(meta.offset)
+                label = json.loads(f.read(meta.size))
+        except NPY_ERRORS as exc:
+            raise ValueError(f"cannot read clip {k} of shard {self.shards[shard]}: {exc}") from exc
         return frames, label
 
     def clip_frames(self, index: int) -> tuple[int, torch.Tensor]:

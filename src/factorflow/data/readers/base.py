@@ -4,6 +4,8 @@ frames decoded lazily when a clip is asked for."""
 from __future__ import annotations
 
 import os
+import tokenize
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,9 @@ from typing import ClassVar
 import numpy as np
 
 from factorflow.data.video_io import UnreadableMediaError, read_video, video_info
+
+# What numpy raises on a damaged .npy/.npz (it parses a header as Python: a SyntaxError).
+NPY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
 
 
 @dataclass
@@ -202,7 +207,7 @@ class Reader(Sequence[Clip]):
         try:
             with np.load(path, allow_pickle=False) as data:
                 landmarks = np.asarray(data[LANDMARKS_KEY], np.float32)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (*NPY_ERRORS, KeyError, zipfile.BadZipFile) as exc:
             raise UnreadableMediaError(f"cannot read landmarks {path}: {exc}", str(path)) from exc
         if landmarks.ndim != 3 or landmarks.shape[2] != 2:
             raise UnreadableMediaError(
