@@ -148,3 +148,28 @@ def test_failed_write_leaves_target_untouched(tmp_path, monkeypatch):
         write_video(target, smooth_frames(5), fps=25)
     assert target.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+
+
+def test_one_writer_streams_frames_as_write_video_writes_them(tmp_path):
+    from factorflow.data.video_io import VideoSink
+    from factorflow.io import OutputExistsError
+    from factorflow.reenact import streaming
+
+    assert streaming.VideoSink is VideoSink  # reenact streams through the same writer
+    frames = smooth_frames(6, 15, 21)
+    write_video(tmp_path / "whole.mp4", frames, fps=25)
+    sink = VideoSink(tmp_path / "streamed.mp4", 25)
+    for frame in frames:
+        sink.write(frame)
+    assert sink.close() == tmp_path / "streamed.mp4"
+    whole, _ = read_video(tmp_path / "whole.mp4")
+    streamed, _ = read_video(tmp_path / "streamed.mp4")
+    assert np.array_equal(whole, streamed) and whole.shape == (6, 16, 22, 3)
+    with pytest.raises(OutputExistsError, match="exists"):
+        VideoSink(tmp_path / "whole.mp4", 25, replace=False)
+    sink = VideoSink(tmp_path / "c.mp4", 25)
+    sink.write(frames[0])
+    with pytest.raises(ValueError, match=r"frame 1 of .*c.mp4 is \(8, 8, 3\)"):
+        sink.write(frames[1, :8, :8])
+    sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.mp4", "whole.mp4"]
