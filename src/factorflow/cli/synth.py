@@ -37,6 +37,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sheet", default=None, help="also write a contact sheet PNG (dataset size and 128 px)"
     )
+    p.add_argument(
+        "--landmarks",
+        action="store_true",
+        help="also find each frame's face landmarks (MediaPipe, from the pixels), as `prepare` "
+        "stores them: the mouth flow and the landmark condition train on them",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(Path(args.sheet), args.overwrite, "--sheet")
 
     total = args.speakers * args.words * args.clips_per_pair * args.frames
+    total *= 2 if args.landmarks else 1  # the landmarks pass counts every frame again
     bars = []  # opened on the first finished clip, so that bad arguments print no bar
 
     def progress(n: int) -> None:
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             workers=args.workers,
             progress=progress,
+            landmarks=args.landmarks,
         )
     finally:
         for bar in bars:
@@ -87,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
         f"{clips['test']} test clips; {summary['speakers']['train']}+{summary['speakers']['test']} "
         f"speakers, {summary['words']} words, {summary['size']} px) to {summary['out']} "
         f"in {summary['seconds']:.1f} s ({summary['frames_per_second']:.0f} frames/s)"
+        + (
+            f"; a face found in {summary['landmarks']['faces']} of them"
+            if "landmarks" in summary
+            else ""
+        )
         + (f"; sheet {args.sheet}" if args.sheet else "")
     )
     return 0

@@ -116,6 +116,11 @@ class FlowModel(nn.Module, ABC):
         return self.flow.config.image_size
 
     @property
+    def frame_size(self) -> int | None:
+        """The side of the frames `reenact` takes (None: frames of any size)."""
+        return self.image_size
+
+    @property
     def loss_weights(self) -> dict[str, float]:
         return {"bpd": 1.0}
 

@@ -153,6 +153,10 @@ class MouthFlowModel(FlowModel):
         return self.flow.config.image_size
 
     @property
+    def frame_size(self) -> None:
+        return None  # any: the face tool finds the mouth
+
+    @property
     def loss_weights(self) -> dict[str, float]:
         return {"bpd": 1.0, "rec": self.settings.rec_weight}
 

@@ -20,7 +20,7 @@ def reenact_crops(
     """uint8 crops [T,S,S,3] of the driver and [T',S,S,3] of the target -> [T,S,S,3]: the target
     saying what the driver says; with `show_inputs`, driver | target | result side by side.
     `names` describe the two inputs in errors (e.g. "driver clip.mp4")."""
-    size = model.image_size
+    size = model.frame_size
     d = to_model_frames(driver, size, names[0]).to(device)
     t = to_model_frames(target, size, names[1]).to(device)
     result = to_hwc(model.reenact(d, t))

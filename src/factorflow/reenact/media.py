@@ -28,9 +28,10 @@ def load_clip(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarr
     return np.stack(frames), streaming.fps_of(path)
 
 
-def to_model_frames(frames: np.ndarray, size: int, what: str) -> torch.Tensor:
-    """uint8 [N,H,W,3] model-sized crops -> uint8 tensor [N,3,H,W]; other sizes are an error."""
-    if frames.shape[1:3] != (size, size):
+def to_model_frames(frames: np.ndarray, size: int | None, what: str) -> torch.Tensor:
+    """uint8 [N,H,W,3] model-sized crops -> uint8 tensor [N,3,H,W]; other sizes are an error
+    (`size` None: any size)."""
+    if size is not None and frames.shape[1:3] != (size, size):
         raise ValueError(
             f"{what} frames are {frames.shape[2]}x{frames.shape[1]} but the model takes "
             f"{size}x{size} crops: drop --no-align to detect, align and crop faces"

@@ -8,13 +8,11 @@ speakers and clips as they were.
 
 from __future__ import annotations
 
-import io
 import logging
 import multiprocessing
 import os
 import shutil
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from factorflow.data.landmarks import save_npz, write_landmarks
 from factorflow.data.synth.factors import Identity, sample_identity, sample_lighting, sample_pose
 from factorflow.data.synth.meta import (
     FPS,
@@ -163,8 +162,13 @@ def generate(
     overwrite: bool = False,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    landmarks: bool = False,
 ) -> dict[str, Any]:
     """Render and write a dataset (layout in the package docstring) -> summary dict.
+
+    `landmarks`: also run the face tool on the written frames (`data.landmarks`: from the
+    pixels alone, upscaled for MediaPipe) and store each clip's landmarks beside its frames, as
+    `prepare` does for real video; the summary then counts the frames with a face found.
 
     The dataset is written to a hidden temporary folder beside `out_dir` and renamed into place,
     so `out_dir` is either absent, as it was, or complete. `progress(n)` is called after each clip
@@ -196,6 +200,7 @@ def generate(
                 n = _write_clip(job)
                 if progress:
                     progress(n)
+        found = write_landmarks(tmp, workers, progress) if landmarks else None
         (tmp / "meta.json").write_text(meta.to_json())
     seconds = time.perf_counter() - start
     n_frames = len(meta.all_clips) * frames
@@ -209,6 +214,7 @@ def generate(
             s: sum(m.split == s for m in meta.speakers.values()) for s in ("train", "test")
         },
         "words": len(meta.words),
+        **({"landmarks": found} if found is not None else {}),
         "seconds": seconds,
         "frames_per_second": n_frames / max(seconds, 1e-9),
     }
@@ -228,11 +234,5 @@ def _write_clip(job: tuple[Identity, ClipMeta, int, str]) -> int:
 
 
 def save_masks(path: str | os.PathLike, masks: np.ndarray) -> None:
-    """masks uint8 [T,H,W] -> an .npz readable by np.load(path)["masks"], byte-stable: unlike
-    np.savez_compressed it stamps no modification time."""
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(masks), allow_pickle=False)
-    info = zipfile.ZipInfo("masks.npy", date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(info, buf.getvalue())
+    """masks uint8 [T,H,W] -> an .npz readable by np.load(path)["masks"], byte-stable."""
+    save_npz(path, "masks", masks)
