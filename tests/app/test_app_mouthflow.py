@@ -4,7 +4,6 @@ clip and a packaged still."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

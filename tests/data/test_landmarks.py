@@ -50,7 +50,7 @@ def test_readers_expose_landmarks_that_follow_the_mouth(corpus: Path) -> None:
     for i in range(len(clips)):
         landmarks = clips.clip_landmarks(i)
         assert landmarks.shape == (8, 478, 2) and found(landmarks).all()
-        assert 0 <= np.nanmin(landmarks) and np.nanmax(landmarks) <= 64  # frame pixels
+        assert np.nanmin(landmarks) >= 0 and np.nanmax(landmarks) <= 64  # frame pixels
         found_open += list(inner_lip_opening(landmarks))
         true_open += list(np.asarray(truth[reader.refs[i].clip_id].mouth)[:, 0])
     assert np.corrcoef(found_open, true_open)[0, 1] > 0.7  # judged against the factors only
