@@ -115,3 +115,114 @@ def test_shard_command(tiny_lrw: Path, tmp_path: Path, capsys: pytest.CaptureFix
     ids = [shuffled.read_clip(i)[1]["clip_id"] for i in range(len(shuffled))]
     in_order = [r.clip_id for r in open_reader(tiny_lrw).refs]
     assert sorted(ids) == sorted(in_order) and ids != in_order  # shuffled before sharding
+
+
+@pytest.fixture(scope="module")
+def lrw_with_landmarks(tiny_lrw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_lrw with face-tool landmarks beside every clip but the first of each split."""
+    import shutil
+
+    from factorflow.data.readers.base import LANDMARKS_KEY, landmarks_file
+
+    root = tmp_path_factory.mktemp("marked") / "lrw"
+    shutil.copytree(tiny_lrw, root)
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for ref in open_reader(root, split=split).refs[1:]:
+            points = rng.uniform(0, 16, (len(ref.files), 478, 2)).astype(np.float32)
+            np.savez(landmarks_file(ref), **{LANDMARKS_KEY: points})
+    return root
+
+
+def test_shards_carry_landmarks_like_the_folders(lrw_with_landmarks: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shards"
+    convert(lrw_with_landmarks, out, clips_per_shard=5, shuffle_seed=None)
+    with tarfile.open(out / "train-000000.tar") as tar:
+        names = tar.getnames()
+    assert json.loads((out / INDEX).read_text())["landmarks"] == 14  # all but one per split
+    assert names[3].endswith(".landmarks.npy") and names[3].count(".") == 2  # key.landmarks.npy
+    assert np.load(tar_member(out / "train-000000.tar", names[3])).dtype == np.float32
+    for options in ({"frames": 8}, {"frames": 12, "size": 32, "resize": True}):
+        folders = ClipDataset(open_reader(lrw_with_landmarks), **options)
+        shards = ShardClipDataset(out, **options)
+        for i in range(1, len(folders)):
+            np.testing.assert_array_equal(shards.clip_landmarks(i), folders.clip_landmarks(i))
+        assert shards.clip_landmarks(1).shape == (options["frames"], 478, 2)
+        with pytest.raises(ValueError, match=r"clip \S+ of .* has no landmarks: shard a corpus"):
+            shards.clip_landmarks(0)
+        with pytest.raises(ValueError, match="has no landmarks file"):
+            folders.clip_landmarks(0)
+
+
+def tar_member(path: Path, name: str):
+    import io
+
+    with tarfile.open(path) as tar:
+        return io.BytesIO(tar.extractfile(name).read())
+
+
+@pytest.fixture()
+def served(tiny_shards: Path):
+    """tiny_shards on an HTTP server on 127.0.0.1 (a corpus in object storage): its URL."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tiny_shards))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_shards_stream_from_a_url_as_from_the_folder(
+    tiny_shards: Path, served: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("webdataset")
+    from factorflow.engine.distributed import DistInfo
+    from factorflow.engine.loader import StepLoader
+
+    assert is_sharded(served) and not is_sharded(served + "missing")
+    local = ShardClipDataset(tiny_shards, "val", frames=8)
+    remote = ShardClipDataset(served, "val", frames=8, cache_dir=tmp_path / "cache")
+    assert len(remote) == len(local) and remote.words == local.words
+    for i in range(len(local)):
+        assert torch.equal(remote[i]["frames"], local[i]["frames"])
+        assert remote.read_clip(i)[1] == local.read_clip(i)[1]
+
+    def dist(rank: int = 0, world: int = 1) -> DistInfo:
+        return DistInfo(rank, world, 0, torch.device("cpu"))
+
+    def frames(batch: dict) -> list[int]:
+        return (batch["index"] * 8 + batch["frame"]).tolist()
+
+    def remote_frames() -> FrameDataset:
+        return FrameDataset(ShardClipDataset(served, frames=8, cache_dir=tmp_path / "cache"))
+
+    folder = StepLoader(
+        FrameDataset(ShardClipDataset(tiny_shards, frames=8)), 8, seed=1, dist=dist()
+    )
+    url = StepLoader(remote_frames(), 8, seed=1, dist=dist())
+    steps = 15  # crosses an epoch (12 steps of 8 frames)
+    one = [next(it) for it in [folder.iterate(0)] for _ in range(steps)]
+    streamed = url.iterate(0)
+    for batch in one:  # the same order as the folder, pixels included
+        got = next(streamed)
+        assert frames(got) == frames(batch) and torch.equal(got["image"], batch["image"])
+    # exact resume: a loader restarted at step 9 draws the uninterrupted run's batches
+    resumed = StepLoader(remote_frames(), 8, seed=1, dist=dist()).iterate(9)
+    assert [frames(next(resumed)) for _ in range(steps - 9)] == [frames(b) for b in one[9:]]
+    # DDP: two ranks of 4 draw, between them, the single process's batch of 8
+    ranks = [StepLoader(remote_frames(), 4, seed=1, dist=dist(r, 2)).iterate(0) for r in range(2)]
+    for batch in one:
+        parts = [frames(next(r)) for r in ranks]
+        assert not set(parts[0]) & set(parts[1])
+        assert sorted(parts[0] + parts[1]) == sorted(frames(batch))
+    with pytest.raises(ValueError, match="has no 'test' split"):
+        ShardClipDataset(served, "test")

@@ -33,5 +33,8 @@ def run(args: argparse.Namespace) -> int:
     counts = {split: sum(s["clips"] for s in shards) for split, shards in index["splits"].items()}
     shown = ", ".join(f"{split} {n} clips" for split, n in counts.items())
     files = sum(len(shards) for shards in index["splits"].values())
-    print(f"wrote {files} shards to {args.out}: {shown}; {len(index['words'])} words")
+    print(
+        f"wrote {files} shards to {args.out}: {shown}; {len(index['words'])} words; "
+        f"{index['landmarks']} clips with landmarks"
+    )
     return 0

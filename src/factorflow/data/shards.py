@@ -5,10 +5,13 @@ few hundred tar files that any tool (tar, WebDataset, this module) reads. Layout
 
     DIR/index.json                  {"format": "factorflow-shards/1", "size": [H, W],
                                      "frames": T (longest clip), "words": [...], "speakers": [...],
+                                     "landmarks": clips with landmarks,
                                      "splits": {"train": [{"name": "train-000000.tar",
                                                            "clips": N}, ...], ...}}
     DIR/{split}-{n:06d}.tar         one sample per clip, members in this order:
         {key}.npy                   frames uint8 [T, H, W, 3] (numpy's .npy, no pickle)
+        {key}.landmarks.npy         (when the corpus has them) the face tool's landmarks,
+                                    float32 [T, 478, 2] in the frames' pixels
         {key}.json                  {"word", "speaker", "clip_id", "split", "source"}
 
 `key` is `{split}/{clip_id}`-free of dots (WebDataset groups members by the name before the first
@@ -23,6 +26,14 @@ taken in windows of `window` shards, and the items of a window are permuted; ran
 positions r, r+W, ... of that order, so the union of the ranks' batches at step s is the batch one
 process draws, and each process only opens the shards its own clips live in. Memory is constant in
 the corpus size up to one integer per shard.
+
+A corpus in object storage is read from its URL (http:// or https://, e.g. a bucket's HTTP
+endpoint): index.json is fetched, and a shard is streamed with webdataset's opener (the `shards`
+extra) into a per-process cache folder the first time one of its clips is asked for, then read as
+a local one; the same bounded number of shards is kept, so the sampler, and with it exact resume
+and the ranks' split, are the same as for a folder. WebDataset's own pipeline reads a shard front
+to back and shuffles in a buffer; it is not used for reading, because the epoch order must be a
+function of (seed, epoch) alone (benchmarks/shard_reader.py measures both).
 """
 
 from __future__ import annotations
@@ -32,11 +43,15 @@ import json
 import logging
 import os
 import re
+import shutil
 import tarfile
+import tempfile
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -55,8 +70,37 @@ WINDOW_SHARDS = 8  # shards whose clips are shuffled together (the shuffle "buff
 _OPEN_SHARDS = 16  # member tables kept per process
 
 
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether `path` names a remote shard corpus (http:// or https://) rather than a folder."""
+    return isinstance(path, str) and path.startswith(("http://", "https://"))
+
+
+def open_url(url: str):
+    """A binary stream of `url`, through webdataset's opener (imported here: an optional extra)."""
+    try:
+        from webdataset import gopen
+    except ImportError as exc:
+        raise ImportError(
+            f"reading shards from {url} needs webdataset: pip install 'factorflow[shards]'"
+        ) from exc
+    return gopen(url, "rb")
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        with open_url(url) as stream:
+            return stream.read()
+    except (OSError, ValueError) as exc:
+        raise OSError(f"cannot fetch {url}: {exc}") from exc
+
+
 def is_sharded(path: str | os.PathLike) -> bool:
-    """Whether `path` is a shard folder (holds an index.json of this format)."""
+    """Whether `path` is a shard folder or URL (holds an index.json of this format)."""
+    if is_url(path):
+        try:
+            return read_index(path).get("format") == FORMAT
+        except (OSError, ValueError):
+            return False
     index = Path(path) / INDEX
     if not index.is_file():
         return False
@@ -67,10 +111,10 @@ def is_sharded(path: str | os.PathLike) -> bool:
 
 
 def read_index(path: str | os.PathLike) -> dict:
-    """The index of the shard folder `path`; ValueError naming the file when it is not one."""
-    index = Path(path) / INDEX
+    """The index of the shard folder or URL `path`; ValueError naming the file when it is not."""
+    index = f"{path.rstrip('/')}/{INDEX}" if is_url(path) else Path(path) / INDEX
     try:
-        meta = json.loads(index.read_text())
+        meta = json.loads(_fetch(index) if is_url(path) else index.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(
             f"no shard index {index} (expected a folder written by shard)"
@@ -87,9 +131,9 @@ def _key(clip_id: str, number: int) -> str:
     return f"{number:08d}_" + re.sub(r"[^A-Za-z0-9_-]+", "-", clip_id)
 
 
-def _npy_bytes(frames: np.ndarray) -> bytes:
+def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(frames, dtype=np.uint8), allow_pickle=False)
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -112,6 +156,7 @@ class ShardWriter:
         self.speakers: set[str] = set()
         self.size: tuple[int, int] | None = None
         self.frames = 0
+        self.landmarks = 0
         self._open: dict[str, tuple[tarfile.TarFile, Path, int]] = {}
 
     def add(
@@ -122,13 +167,25 @@ class ShardWriter:
         word: str | None = None,
         speaker: str | None = None,
         source: str | None = None,
+        landmarks: np.ndarray | None = None,
     ) -> None:
-        """Append one clip, frames uint8 [T, H, W, 3], to `split`."""
+        """Append one clip, frames uint8 [T, H, W, 3], to `split`, with its face-tool
+        `landmarks` [T, K, 2] in the frames' pixels when it has them (stored as float32)."""
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(
                 f"clip {clip_id}: expected uint8 frames [T, H, W, 3], got {frames.dtype} "
                 f"{list(frames.shape)}"
             )
+        members = [("npy", _npy_bytes(frames))]
+        if landmarks is not None:
+            landmarks = np.asarray(landmarks, np.float32)
+            if landmarks.ndim != 3 or landmarks.shape[2] != 2 or len(landmarks) != len(frames):
+                raise ValueError(
+                    f"clip {clip_id}: expected landmarks [{len(frames)}, K, 2], got "
+                    f"{list(landmarks.shape)}"
+                )
+            members.append(("landmarks.npy", _npy_bytes(landmarks)))
+            self.landmarks += 1
         size = tuple(frames.shape[1:3])
         if self.size is None:
             self.size = size
@@ -142,11 +199,8 @@ class ShardWriter:
         label = {"word": word, "speaker": speaker, "clip_id": clip_id, "split": split}
         if source is not None:
             label["source"] = source
-        for name, data in (
-            (f"{key}.npy", _npy_bytes(frames)),
-            (f"{key}.json", json.dumps(label).encode()),
-        ):
-            info = tarfile.TarInfo(name)
+        for ext, data in [*members, ("json", json.dumps(label).encode())]:
+            info = tarfile.TarInfo(f"{key}.{ext}")
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
         self._open[split] = (tar, path, count + 1)
@@ -190,6 +244,7 @@ class ShardWriter:
             "frames": self.frames,
             "words": sorted(self.words.union(words)),
             "speakers": sorted(self.speakers.union(speakers)),
+            "landmarks": self.landmarks,
             "splits": self.splits,
             **(extra or {}),
         }
@@ -211,8 +266,9 @@ def write_shards(
     speakers: Iterable[str] = (),
     extra: dict | None = None,
 ) -> dict:
-    """Write (frames [T, H, W, 3] uint8, {"split", "clip_id", "word", "speaker", "source"})
-    pairs as shards in `out`; returns the index (see `ShardWriter.close` for the rest)."""
+    """Write (frames [T, H, W, 3] uint8, {"split", "clip_id", "word", "speaker", "source",
+    "landmarks"}) pairs as shards in `out` (landmarks [T, K, 2] optional); returns the index (see
+    `ShardWriter.close` for the rest)."""
     writer = ShardWriter(out, clips_per_shard)
     try:
         for frames, label in clips:
@@ -223,6 +279,7 @@ def write_shards(
                 label.get("word"),
                 label.get("speaker"),
                 label.get("source"),
+                label.get("landmarks"),
             )
     except BaseException:
         writer.abort()
@@ -241,13 +298,15 @@ def convert(
     """Shard every clip of the frame or video corpus `data` (any reader layout) into `out`.
 
     LRW-style corpora keep their splits; layouts without splits go to "train". Labels (word,
-    speaker) come from the reader; the vocabularies cover every split. Clips are written in an
-    order shuffled with `shuffle_seed` (None: the reader's order): a corpus listed word by word
-    would otherwise give shards, and so shuffle windows, of a few words each. The shards are
-    written in a temporary sibling folder renamed into place at the end; a non-empty `out` is
-    replaced only with `overwrite`. Returns the index.
+    speaker) come from the reader; the vocabularies cover every split. A clip with a landmarks
+    file (`prepare`, `synth --landmarks`) keeps its landmarks; a damaged one is an error. Clips
+    are written in an order shuffled with `shuffle_seed` (None: the reader's order): a corpus
+    listed word by word would otherwise give shards, and so shuffle windows, of a few words
+    each. The shards are written in a temporary sibling folder renamed into place at the end; a
+    non-empty `out` is replaced only with `overwrite`. Returns the index.
     """
     from factorflow.data.readers import SPLITS, open_reader
+    from factorflow.data.readers.base import landmarks_file
 
     out = Path(out)
     if has_content(out) and not overwrite:
@@ -271,6 +330,9 @@ def convert(
                 refs = [refs[i] for i in np.random.default_rng(shuffle_seed).permutation(len(refs))]
             for ref in refs:
                 label = {"split": split, "clip_id": ref.clip_id, "word": ref.word}
+                path = landmarks_file(ref)
+                if path is not None and path.is_file():
+                    label["landmarks"] = reader.load_landmarks(ref)
                 yield reader.load_frames(ref), {**label, "speaker": ref.speaker}
 
     # Reader vocabularies can be wider than the labels met (LRW words over every split).
@@ -286,27 +348,31 @@ class _Member:
     size: int
 
 
-def _members(path: Path) -> list[tuple[_Member, _Member]]:
-    """(npy, json) member locations of every sample of a shard, in order, from its headers."""
-    samples: list[tuple[_Member, _Member]] = []
-    pending: dict[str, _Member] = {}
+def _members(path: Path) -> list[dict[str, _Member]]:
+    """Member locations of every sample of a shard, in order, from its headers: one dict per
+    sample from extension ("npy", "landmarks.npy", "json") to where its bytes are."""
+    samples: list[dict[str, _Member]] = []
+    key = None
     try:
         with tarfile.open(path, "r:") as tar:
             for info in tar:
-                key, _, ext = info.name.partition(".")
-                pending[ext] = _Member(info.offset_data, info.size)
-                if "npy" in pending and "json" in pending:
-                    samples.append((pending.pop("npy"), pending.pop("json")))
+                name, _, ext = info.name.partition(".")
+                if name != key:
+                    samples.append({})
+                    key = name
+                samples[-1][ext] = _Member(info.offset_data, info.size)
     except (OSError, tarfile.TarError) as exc:
         raise ValueError(f"cannot read shard {path}: {exc}") from exc
-    return samples
+    return [sample for sample in samples if "npy" in sample and "json" in sample]
 
 
 class ShardClipDataset(ClipDataset):
-    """Fixed-length clips of one split of a shard folder, read one seek per clip.
+    """Fixed-length clips of one split of a shard folder or URL, read one seek per clip.
 
     Same items and options as `ClipDataset` (frames, size, resize, cache_items, words, speakers);
-    `shard_counts` gives the clips per shard in index order (what `ShardSampler` needs).
+    `shard_counts` gives the clips per shard in index order (what `ShardSampler` needs). A URL
+    `root` (http:// or https://) downloads each shard touched into a private folder under
+    `cache_dir` (default: the system's temporary folder), keeping as many as it keeps tables.
     """
 
     def __init__(
@@ -319,18 +385,25 @@ class ShardClipDataset(ClipDataset):
         cache_items: int = 8,
         words: Sequence[str] | None = None,
         speakers: Sequence[str] | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ) -> None:
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
-        self.root = Path(root)
+        self.remote = is_url(root)
+        self.root = str(root).rstrip("/") if self.remote else Path(root)
         self.split = split
         index = read_index(root)
         shards = index["splits"].get(split)
         if not shards:
             raise ValueError(
-                f"{self.root / INDEX} has no {split!r} split (has: {sorted(index['splits'])})"
+                f"{self.root}/{INDEX} has no {split!r} split (has: {sorted(index['splits'])})"
             )
-        self.shards = [self.root / s["name"] for s in shards]
+        if self.remote:
+            self.shards = [f"{self.root}/{s['name']}" for s in shards]
+        else:
+            self.shards = [self.root / s["name"] for s in shards]
+        self.cache_dir = cache_dir
+        self._downloads: Path | None = None
         self.shard_counts = [int(s["clips"]) for s in shards]
         self._starts = np.concatenate([[0], np.cumsum(self.shard_counts)])
         self.frames = frames
@@ -348,7 +421,7 @@ class ShardClipDataset(ClipDataset):
                 f"{self.size[1]}x{self.size[0]} (pass resize=True to resize)"
             )
         self._cache: OrderedDict[int, tuple[torch.Tensor, int, int]] = OrderedDict()
-        self._tables: OrderedDict[int, list[tuple[_Member, _Member]]] = OrderedDict()
+        self._tables: OrderedDict[int, tuple[Path, list[dict[str, _Member]]]] = OrderedDict()
         self._bad: dict[int, tuple[str, str]] = {}
 
     def __len__(self) -> int:
@@ -358,6 +431,7 @@ class ShardClipDataset(ClipDataset):
         # DataLoader workers get the index, not the parent's caches.
         state = dict(self.__dict__)
         state["_cache"], state["_tables"] = OrderedDict(), OrderedDict()
+        state["_downloads"] = None  # each process downloads into its own folder
         return state
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -365,35 +439,89 @@ class ShardClipDataset(ClipDataset):
         shard = int(np.searchsorted(self._starts, index, side="right")) - 1
         return shard, index - int(self._starts[shard])
 
-    def _table(self, shard: int) -> list[tuple[_Member, _Member]]:
-        table = self._tables.get(shard)
-        if table is None:
-            table = _members(self.shards[shard])
+    def _local(self, shard: int) -> Path:
+        """The shard as a local file: itself, or (a URL) its download into this process's cache."""
+        if not self.remote:
+            return self.shards[shard]
+        if self._downloads is None:
+            prefix = "factorflow-shards-"
+            if self.cache_dir is not None:
+                Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
+            self._downloads = Path(tempfile.mkdtemp(prefix=prefix, dir=self.cache_dir))
+            weakref.finalize(self, shutil.rmtree, self._downloads, True)
+        url = self.shards[shard]
+        path = self._downloads / Path(urlsplit(url).path).name
+        tmp = tmp_name(path)
+        try:
+            with open_url(url) as stream, open(tmp, "wb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except (OSError, ValueError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise ValueError(f"cannot fetch shard {url}: {exc}") from exc
+        os.replace(tmp, path)
+        return path
+
+    def _table(self, shard: int) -> tuple[Path, list[dict[str, _Member]]]:
+        entry = self._tables.get(shard)
+        if entry is None:
+            path = self._local(shard)
+            table = _members(path)
             if len(table) != self.shard_counts[shard]:
                 raise ValueError(
                     f"shard {self.shards[shard]} holds {len(table)} clips, its index says "
                     f"{self.shard_counts[shard]}"
                 )
-            self._tables[shard] = table
+            entry = self._tables[shard] = (path, table)
             while len(self._tables) > _OPEN_SHARDS:
-                self._tables.popitem(last=False)
+                old, _ = self._tables.popitem(last=False)[1]
+                if self.remote:
+                    old.unlink(missing_ok=True)
         else:
             self._tables.move_to_end(shard)
-        return table
+        return entry
+
+    def _read(self, index: int, *exts: str) -> list:
+        """The members `exts` of clip `index`: .npy arrays (no pickle), the .json label parsed;
+        None for a member the clip does not have."""
+        shard, k = self.locate(index)
+        path, table = self._table(shard)
+        sample = table[k]
+        out = []
+        try:
+            with open(path, "rb") as f:
+                for ext in exts:
+                    member = sample.get(ext)
+                    if member is None:
+                        out.append(None)
+                        continue
+                    f.seek(member.offset)
+                    data = f.read(member.size)
+                    if ext == "json":
+                        out.append(json.loads(data))
+                    else:
+                        out.append(np.load(io.BytesIO(data), allow_pickle=False))
+        except NPY_ERRORS as exc:
+            raise ValueError(f"cannot read clip {k} of shard {self.shards[shard]}: {exc}") from exc
+        return out
 
     def read_clip(self, index: int) -> tuple[np.ndarray, dict]:
         """The stored frames uint8 [T, H, W, 3] and label dict of clip `index`."""
-        shard, k = self.locate(index)
-        npy, meta = self._table(shard)[k]
-        try:
-            with open(self.shards[shard], "rb") as f:
-                f.seek(npy.offset)
-                frames = np.load(io.BytesIO(f.read(npy.size)), allow_pickle=False)
-                f.seek(meta.offset)
-                label = json.loads(f.read(meta.size))
-        except NPY_ERRORS as exc:
-            raise ValueError(f"cannot read clip {k} of shard {self.shards[shard]}: {exc}") from exc
+        frames, label = self._read(index, "npy", "json")
         return frames, label
+
+    def clip_landmarks(self, index: int) -> np.ndarray:
+        """The face tool's landmarks of clip `index`, float32 [T, 478, 2] in the pixels of its
+        frames, fitted to T and scaled like the frames (ClipDataset's contract)."""
+        landmarks, label = self._read(index, "landmarks.npy", "json")
+        if landmarks is None:
+            raise ValueError(
+                f"clip {label.get('clip_id')} of {self.root} has no landmarks: shard a corpus "
+                "written by `factorflow prepare` or `factorflow synth --landmarks`"
+            )
+        height, width = self.stored_size
+        if (height, width) != self.size:
+            landmarks = landmarks * np.array([self.size[1] / width, self.size[0] / height])
+        return fit_length(landmarks, self.frames).astype(np.float32)
 
     def clip_frames(self, index: int) -> tuple[int, torch.Tensor]:
         n = len(self)
