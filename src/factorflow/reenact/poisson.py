@@ -127,7 +127,9 @@ def seamless_clone(
     Same arguments and result contract as `poisson_blend` (pixels outside the moved mask are the
     target's exactly). OpenCV is used for uint8 RGB inputs whose mask stays off the source's border
     and lands wholly inside the target; anything else, or no cv2, goes to `poisson_blend`. Inside
-    the mask OpenCV's discretisation differs from `poisson_blend`'s by a few grey levels.
+    the mask OpenCV's discretisation differs from `poisson_blend`'s: on 128x128 faces by a mean of
+    4-7 grey levels (11 mixed), at most 26 (47 mixed), for 5-6x the speed
+    (benchmarks/poisson_compare.py), so `poisson_blend` stays the reference solver.
     """
     mask = _check(source, target, mask)
     ys, xs = np.nonzero(mask)
