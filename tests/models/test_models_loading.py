@@ -58,14 +58,14 @@ def test_unknown_keys_in_a_checkpoint_are_refused(tmp_path: Path) -> None:
         load(tmp_path)
 
 
-@pytest.mark.parametrize("name", ["demo-af", "real-af"])
-def test_shipped_assets_load_complete_and_reenact(
+@pytest.mark.parametrize("name", sorted(p.name for p in ASSETS.iterdir() if p.is_dir()))
+def test_every_shipped_asset_loads_complete_and_reenacts(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
         model, config = load(ASSETS / name)
     assert "today's defaults" not in caplog.text  # every key is in the shipped config
-    assert config.model == "af" and model.image_size == config.data.size == 64
+    assert model.image_size == config.flow.image_size == 64
     frames = torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8)
     out = model.reenact(frames, frames[:1])
     assert out.shape == frames.shape and out.dtype == torch.uint8

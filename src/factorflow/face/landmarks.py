@@ -246,3 +246,27 @@ def find_landmarks(frames: np.ndarray, static: bool = False) -> np.ndarray:
     big, _ = upscale(frames)
     k = big.shape[1] // frames.shape[1]
     return track_landmarks(big, static=static)[0] / k
+
+
+MOUTH_SHAPE_POINTS = OUTER_LIPS + INNER_CONTOUR
+MOUTH_SHAPE_DIM = 2 * len(MOUTH_SHAPE_POINTS) + 2
+
+
+def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
+    """landmarks [N, 478, 2] -> [N, MOUTH_SHAPE_DIM] float32: the lip contours (outer, inner)
+    about the mouth centre, turned to the eye line and in inter-ocular distances, then the
+    inner-lip opening and a found flag. The mouth's geometry normalised by the face: where the
+    face is, how large and how turned say nothing in it. A frame without a face gives zeros."""
+    out = np.zeros((len(landmarks), MOUTH_SHAPE_DIM), np.float32)
+    for i in np.flatnonzero(found(landmarks)):
+        points = landmarks[i].astype(np.float64)
+        left, right = points[list(LEFT_EYE)].mean(0), points[list(RIGHT_EYE)].mean(0)
+        iod = max(float(np.linalg.norm(right - left)), 1e-6)
+        u = (right - left) / iod
+        turn = np.array([[u[0], u[1]], [-u[1], u[0]]])
+        centre = points[list(MOUTH_CORNERS)].mean(0)
+        lips = (points[list(MOUTH_SHAPE_POINTS)] - centre) @ turn.T / iod
+        out[i, :-2] = lips.ravel()
+        out[i, -2] = inner_lip_opening(points)
+        out[i, -1] = 1.0
+    return out

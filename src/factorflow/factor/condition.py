@@ -7,8 +7,11 @@ the mouth inside (0.31, 0.45)-(0.69, 0.88) at any pose and opening. A box in fra
 therefore holds the mouth at every image size; its edge is feathered (a linear ramp) so the
 condition does not jump when the lips cross the box edge. Everything outside is zeroed.
 
-Batches carry frames only, no landmarks, so the box is the only mouth locator (`mi.mouth_region`
-accepts "framing").
+With `mi.condition=landmarks` the condition is the mouth's geometry instead (`LandmarkCondition`):
+the face tool's lip contours normalised by the face (`face.landmarks.mouth_shape`), found from
+the frame itself (so training, evaluation and reenactment read it the same way), through a small
+MLP whose per-level output is spread over the level's grid. It says how open, wide and round the
+mouth is, and nothing of the speaker's skin or lips.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from factorflow.face.landmarks import MOUTH_SHAPE_DIM
 from factorflow.factor.config import MIConfig
 
 
@@ -94,3 +98,54 @@ class ConditionNet(nn.Module):
             h = F.relu(down(h))
             out.append(head(h))
         return out
+
+
+class LandmarkCondition(nn.Module):
+    """Frames -> per-level condition maps c_l [B, channels, S / 2**(l+1), S / 2**(l+1)] from the
+    mouth's geometry (module docstring). The face tool runs once per distinct frame: its
+    geometry is kept (a few hundred bytes a frame), so epochs after the first cost nothing."""
+
+    def __init__(self, image_size: int, levels: int, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.body = nn.Sequential(
+            nn.Linear(MOUTH_SHAPE_DIM, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
+        self.heads = nn.ModuleList(nn.Linear(hidden, channels) for _ in range(levels))
+        self._shapes: dict[bytes, Tensor] = {}
+
+    def shapes(self, x: Tensor) -> Tensor:
+        """x [B, 3, S, S] in [-0.5, 0.5] -> mouth geometry [B, MOUTH_SHAPE_DIM]."""
+        from factorflow.face.landmarks import find_landmarks, mouth_shape
+
+        if len(x) == 0:
+            return x.new_zeros((0, MOUTH_SHAPE_DIM))
+        frames = ((x.detach() + 0.5) * 255).round().clamp(0, 255).byte()
+        frames = frames.permute(0, 2, 3, 1).cpu().numpy()
+        keys = [f.tobytes() for f in frames]
+        todo = [i for i, k in enumerate(keys) if k not in self._shapes]
+        if todo:
+            found = mouth_shape(find_landmarks(frames[todo], static=True))
+            for i, row in zip(todo, found, strict=True):
+                self._shapes[keys[i]] = torch.from_numpy(row)
+        return torch.stack([self._shapes[k] for k in keys]).to(x)
+
+    def mouth(self, x: Tensor) -> Tensor:
+        """What the condition looks at, for previews: the frame (its geometry is read from it)."""
+        return x
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        h = self.body(self.shapes(x))
+        out = []
+        for level, head in enumerate(self.heads):
+            side = self.image_size // 2 ** (level + 1)
+            out.append(head(h)[:, :, None, None].expand(-1, -1, side, side))
+        return out
+
+
+def make_condition(cfg: MIConfig, image_size: int, levels: int) -> nn.Module:
+    """The MI-flow's condition network for `mi.condition`."""
+    if cfg.condition == "landmarks":
+        return LandmarkCondition(image_size, levels, cfg.cond_channels, cfg.cond_hidden)
+    return ConditionNet.from_config(cfg, image_size, levels)

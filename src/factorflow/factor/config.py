@@ -49,6 +49,7 @@ class AFConfig:
 
 
 MI_PRIOR_CONDS = ("cond", "kept+cond")
+CONDITIONS = ("pixels", "landmarks")
 MOUTH_REGIONS = ("framing",)
 FINE_LATENTS = ("driver", "prior")
 
@@ -58,6 +59,10 @@ class MIConfig:
     """Mutual-information flow (METHOD.md section 4)."""
 
     cond_channels: int = 8  # channels of each level's condition map c_l
+    # What c is read from: "pixels" (the mouth box of the frame, as the thesis; it also shows the
+    # speaker's lips and skin) or "landmarks" (the face tool's lip contours normalised by the
+    # face: `face.landmarks.mouth_shape`; identity-free geometry, found from the frame itself).
+    condition: str = "pixels"
     mouth_region: str = "framing"  # the dataset's known framing (batches carry no landmarks)
     prior_cond: str = "kept+cond"  # split prior input: "cond" (thesis) | "kept+cond"
     coupling_cond: bool = False  # also feed c_l to every coupling net of level l
@@ -97,6 +102,8 @@ class MIConfig:
                 f"landmarks; prepared data is aligned so the box holds the mouth), "
                 f"got {self.mouth_region!r}"
             )
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"mi.condition must be one of {CONDITIONS}, got {self.condition!r}")
         if self.prior_cond not in MI_PRIOR_CONDS:
             raise ValueError(
                 f"mi.prior_cond must be one of {MI_PRIOR_CONDS}, got {self.prior_cond!r}"

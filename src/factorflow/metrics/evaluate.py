@@ -444,7 +444,7 @@ def evaluate(
     meta = SynthMeta.load(data_dir)
     pair_list = make_pairs(meta.clips("test"), pairs, seed)
     model, config, source, run_dir = _load_model(checkpoint_or_model, device, overrides)
-    _check_size(meta, config, data_dir)
+    _check_size(meta, model, data_dir)
     train, test, judges = _clips_and_judges(meta, judge_steps, word_steps, seed)
     methods = {config.model: _on(model, model.reenact)}
     baseline_methods, skipped, view = _baselines(chosen, model, config, train, attribute_clips)
@@ -457,12 +457,11 @@ def evaluate(
     probed = {config.model: model, **({"glow-swap": view} if "glow-swap" in methods else {})}
     leaks = _leakage(probed, test, seed)
     test_frames = test.frames.flatten(0, 1)
-    likelihood = _likelihood(
-        model,
-        test_frames[_spread(len(test_frames), likelihood_frames)],
-        noise_draws,
-        seed,
-    )
+    try:
+        frames = test_frames[_spread(len(test_frames), likelihood_frames)]
+        likelihood = _likelihood(model, frames, noise_draws, seed)
+    except NotImplementedError as exc:  # no likelihood of a whole frame (the mouth flow)
+        likelihood = {"skipped": str(exc)}
     report = {
         "format": FORMAT,
         "checkpoint": source,
@@ -493,11 +492,11 @@ def evaluate(
     return report
 
 
-def _check_size(meta: SynthMeta, config: Config, data_dir: str | Path) -> None:
-    if meta.size != config.data.size:
+def _check_size(meta: SynthMeta, model: FlowModel, data_dir: str | Path) -> None:
+    if model.frame_size is not None and meta.size != model.frame_size:
         raise ValueError(
             f"{data_dir} holds {meta.size}x{meta.size} frames but the model expects "
-            f"{config.data.size}x{config.data.size}"
+            f"{model.frame_size}x{model.frame_size}"
         )
 
 
@@ -570,11 +569,14 @@ def score_methods(
 def _leakage(probed: dict[str, FlowModel], test: ClipSet, seed: int) -> dict[str, Any]:
     """Leakage probes of each probed model on all test clips, and the true mouth factors' info."""
     log.info("leakage probes on %d test clips", len(test.clips))
+    leaks: dict[str, Any] = {}
     with torch_threads(1):  # small probe networks: see runtime.torch_threads
-        leaks = {
-            name: leakage(m, test.frames, test.speakers, test.words, test.mouth[..., OPENING], seed)
-            for name, m in probed.items()
-        }
+        for name, m in probed.items():
+            try:
+                opening = test.mouth[..., OPENING]
+                leaks[name] = leakage(m, test.frames, test.speakers, test.words, opening, seed)
+            except NotImplementedError as exc:  # a model without latent parts to probe
+                leaks[name] = {"skipped": str(exc)}
         # What one frame can say about the word at best: the generator's true mouth factors.
         leaks[TRUE_MOUTH] = information({"r": test.mouth}, test.speakers, test.words, seed)
     return leaks
@@ -712,7 +714,12 @@ def markdown(report: dict[str, Any]) -> str:
         "## Information (InfoNCE lower bounds in nats on held-out clips; ceiling = label entropy)",
         "",
     ]
-    lines += _table("representation", info, report["leakage"])
+    lines += _table(
+        "representation", info, {k: v for k, v in report["leakage"].items() if "skipped" not in v}
+    )
+    lines += [
+        f"- {k}: skipped: {v['skipped']}" for k, v in report["leakage"].items() if "skipped" in v
+    ]
     lines += ["", "## Likelihood and exactness", ""]
     lines += [f"- {k}: {_fmt(v)}" for k, v in report["likelihood"].items()]
     lines += ["", "## Judges (trained on the fly)", ""]

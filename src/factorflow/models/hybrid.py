@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from factorflow.config import Config
-from factorflow.factor.condition import ConditionNet
+from factorflow.factor.condition import make_condition
 from factorflow.factor.mi import MIObjective
 from factorflow.flows import Glow
 from factorflow.flows.glow import GlowEncoding
@@ -47,9 +47,7 @@ class HybridModel(AFModel):
         super().__init__(config)
         self.mi = config.mi
         flow_config = self.flow.config
-        self.condition = ConditionNet.from_config(
-            self.mi, flow_config.image_size, flow_config.levels
-        )
+        self.condition = make_condition(self.mi, flow_config.image_size, flow_config.levels)
         self.encoders[-1] = ZeroEncoder()
         self.objective = MIObjective(self.mi, flow_config) if self.cfg.joint else None
         if not self.cfg.joint:

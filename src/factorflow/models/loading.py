@@ -74,7 +74,9 @@ def load(
     config = from_dict(state.config)
     # A section of another model (added since the checkpoint was saved) says nothing about it.
     others = set(SECTIONS) - set(spec(config.model).sections)
-    filled = [k for k in filled_keys(state.config, to_dict(config)) if k not in others]
+    filled = [
+        k for k in filled_keys(state.config, to_dict(config)) if k.split(".")[0] not in others
+    ]
     if filled:
         log.warning(
             "%s: config keys missing from the checkpoint took today's defaults: %s",

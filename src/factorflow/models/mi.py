@@ -34,10 +34,10 @@ import dataclasses
 from typing import NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from factorflow.config import Config
-from factorflow.factor.condition import ConditionNet
+from factorflow.factor.condition import make_condition
 from factorflow.factor.mi import MIObjective
 from factorflow.flows import Glow, GlowConfig
 from factorflow.flows.glow import GlowEncoding
@@ -76,7 +76,7 @@ class Conditioned(NamedTuple):
 
 
 def encode_conditioned(
-    flow: Glow, condition: ConditionNet, frames: Tensor, n_bits: int, rand: BatchRandom | None
+    flow: Glow, condition: nn.Module, frames: Tensor, n_bits: int, rand: BatchRandom | None
 ) -> Conditioned:
     """uint8 frames [B,3,H,W] -> condition and latents; `rand` draws dequantisation noise (None:
     bin centres). The condition always reads the bin centre."""
@@ -87,7 +87,7 @@ def encode_conditioned(
 
 
 def conditional_bits_per_dim(
-    flow: Glow, condition: ConditionNet, frames: Tensor, n_bits: int, rand: BatchRandom | None
+    flow: Glow, condition: nn.Module, frames: Tensor, n_bits: int, rand: BatchRandom | None
 ) -> Tensor:
     """Bits/dim [B] of uint8 frames [B,3,H,W] given their condition (see the module docstring)."""
     centre, cond, (zs, logdet, kept) = encode_conditioned(flow, condition, frames, n_bits, rand)
@@ -113,9 +113,7 @@ class MIModel(FlowModel):
         self.n_bits = config.flow.n_bits
         flow_config = mi_flow_config(config)
         self.flow = Glow(flow_config)
-        self.condition = ConditionNet.from_config(
-            self.cfg, flow_config.image_size, flow_config.levels
-        )
+        self.condition = make_condition(self.cfg, flow_config.image_size, flow_config.levels)
         self.objective = MIObjective(self.cfg, flow_config)
 
     @property
