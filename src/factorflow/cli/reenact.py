@@ -262,16 +262,30 @@ def _finite(value):
     return value
 
 
+# The figures printed after a report, in order (the JSON holds them all).
+SHOWN = {
+    "opening_corr": "opening r",
+    "range_ratio": "range ratio",
+    "sharpness_ratio": "sharpness ratio",
+    "identity_shift_iod": "identity shift (IOD)",
+    "grid_ratio": "grid",
+    "lip_area_ratio": "lip area",
+    "lips_kept": "lips kept",
+    "temporal_ratio": "temporal",
+    "identity_distance": "id dist",
+}
+
+
 def _write_report(args: argparse.Namespace, metrics: dict) -> None:
     from factorflow.io import atomic_write_text
 
     report = report_path(args.out)
     atomic_write_text(report, json.dumps(_finite(metrics), indent=1, allow_nan=False))
-    shown = {
-        "opening r": metrics.get("opening_corr"),
-        "range ratio": metrics.get("range_ratio"),
-        "sharpness ratio": metrics.get("sharpness_ratio"),
-        "identity shift (IOD)": metrics.get("identity_shift_iod"),
-    }
-    parts = [f"{k} {v:.3g}" for k, v in shown.items() if isinstance(v, float | int)]
+    parts = [
+        f"{label} {metrics[k]:.3g}"
+        for k, label in SHOWN.items()
+        if isinstance(metrics.get(k), float | int)
+    ]
     print(f"{'; '.join(parts)}; {report}")
+    for note in metrics.get("realism_notes", []):
+        print(note)

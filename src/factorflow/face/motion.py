@@ -25,6 +25,7 @@ from factorflow.face.landmarks import (
 )
 
 SMOOTH_FRAMES = 0.7  # Gaussian sigma of the motion in time (frames): landmark jitter only
+REST_OPEN = 0.05  # rest opening (gap / width) above the driver's at which the target is closed
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def driver_motion(driver: Geometry, target: Geometry, max_scale: float = 1.35) -
     scale = float(np.clip(ratio_t / ratio_d, 1 / max_scale, max_scale))
     delta = scale * delta @ fit[:, :2].T
     delta = cap_opening(delta, target.neutral, inner_lip_opening(driver.canonical[hits]).max())
+    delta = close_rest(delta, target.neutral, float(inner_lip_opening(driver.neutral)))
     return Motion(np.where(hits[:, None, None], delta, 0.0), hits, scale)
 
 
@@ -82,3 +84,27 @@ def cap_opening(delta: np.ndarray, neutral: np.ndarray, most: float) -> np.ndarr
         extra = np.maximum(opening - rest, 1e-9)
         factor = np.clip((most - rest) / extra, 0.0, 1.0)
     return delta * factor[:, None, None]
+
+
+def close_rest(delta: np.ndarray, neutral: np.ndarray, closed: float) -> np.ndarray:
+    """Motion [T, 478, 2] that also closes a target whose rest mouth is open (a smile showing
+    teeth, a surprised face) where the driver's is closed.
+
+    The closing is the driver's own opening motion run backwards: its least-squares direction
+    per unit of opening gain, as much of it as brings the target's rest opening down to
+    `closed` (the driver's rest opening), weighted per frame by 1 - gain / the largest gain.
+    The output's opening is then a linear map of the driver's gain, from `closed` at the
+    driver's rest to where it was at its widest."""
+    rest = float(inner_lip_opening(neutral))
+    gain = inner_lip_opening(neutral[None] + delta) - rest
+    top = float(gain.max()) if len(gain) else 0.0
+    if rest - closed < REST_OPEN or top <= 0:
+        return delta
+    up = gain > 0
+    direction = np.einsum("t,tpk->pk", gain[up], delta[up]) / float((gain[up] ** 2).sum())
+    amounts = np.linspace(0.0, 2.0 * (rest - closed), 81)
+    reached = inner_lip_opening(neutral[None] - amounts[:, None, None] * direction)
+    below = np.flatnonzero(reached <= closed)
+    amount = amounts[below[0] if len(below) else int(np.argmin(reached))]
+    weight = np.clip(1.0 - gain / top, 0.0, 1.0)
+    return delta - (amount * weight)[:, None, None] * direction

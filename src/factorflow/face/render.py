@@ -35,6 +35,8 @@ CROP_SIDE_IOD = 1.3  # crop side in inter-ocular distances
 CROP_DOWN_IOD = 0.12  # crop centre below the mouth centre
 SHARPEN = 2.0  # unsharp-mask amount on the upsampled painted interior
 MIN_INTERIOR = 4  # crop pixels of mouth interior below which the flow is not run
+FEATHER = 1.0  # painted-crop pixels over which the interior fades in inside the inner lips
+GRID_SIGMA = 4.0  # pixels of the painted crop over which its 2x2 grid may vary
 
 
 @dataclass
@@ -120,7 +122,9 @@ class MouthRenderer:
         return job
 
     def finish(self, job: _Job, painted: np.ndarray) -> None:
-        """Paste the painted crop between the new inner lips, feathered, inside the region."""
+        """Paste the painted crop between the new inner lips, inside the region. The lips are
+        the warp's: the painted crop covers the polygon of the new inner lips and fades out
+        across their inner edge only, so the flow never repaints a lip."""
         import cv2
 
         y0, x0, y1, x1 = job.rendered.box
@@ -130,7 +134,11 @@ class MouthRenderer:
         shift = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
         to_patch = shift_inverse(job.crop_m, shift)
         back = cv2.warpAffine(
-            painted, to_patch, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+            without_grid(painted),
+            to_patch,
+            (w, h),
+            flags=cv2.INTER_CUBIC,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         inner = polygon_mask(job.dst[self.inner], (h, w), (y0, x0)).astype(np.float32)
         scale = max(1.0, 1.0 / np.sqrt(abs(np.linalg.det(job.crop_m[:, :2]))))
@@ -141,14 +149,22 @@ class MouthRenderer:
         teeth, weight = self.own_interior(job)
         if teeth is not None:
             back = (back * (1 - weight[..., None]) + teeth * weight[..., None]).astype(np.uint8)
-        grow = int(round(scale))
-        inner = cv2.dilate(inner, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-        alpha = cv2.GaussianBlur(inner, (0, 0), 0.6 * scale)
-        # The mesh has a hole between the inner lips: the interior is pasted whether or not a
-        # triangle covers it, and joins the region that may differ from the target.
-        job.rendered.mask = covered | (alpha > 1e-3)
-        alpha = alpha[..., None]
-        view[:] = np.clip(view * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
+        # The lips are the warp's, and the mesh has a hole between the new inner lips: the
+        # hole's rim takes the lips' colour (spread inwards from the warped pixels), and the
+        # painted interior fades in over FEATHER crop pixels inside the rim. No step at the lip
+        # edge, no lip repainted, nothing outside the inner lips changed.
+        ramp = FEATHER * scale
+        depth = cv2.distanceTransform(inner.astype(np.uint8), cv2.DIST_L2, 3)
+        alpha = np.clip(depth / ramp, 0.0, 1.0)
+        alpha = (alpha * alpha * (3 - 2 * alpha))[..., None]
+        lips = covered.astype(np.float32)
+        spread = cv2.GaussianBlur(lips, (0, 0), ramp)[..., None]
+        rim = cv2.GaussianBlur(view * lips[..., None], (0, 0), ramp) / np.maximum(spread, 1e-3)
+        base = np.where(covered[..., None], view, rim)
+        hole = inner > 0
+        job.rendered.mask = covered | hole
+        blend = base * (1 - alpha) + back * alpha + 0.5
+        view[hole] = np.clip(blend[hole], 0, 255).astype(np.uint8)
 
     def own_interior(self, job: _Job) -> tuple[np.ndarray | None, np.ndarray]:
         """The target's own mouth interior (its teeth, when they show) carried along: the part
@@ -206,6 +222,24 @@ class _Job:
     new: np.ndarray | None = None
     own_mask: np.ndarray | None = None
     new_mask: np.ndarray | None = None
+
+
+def without_grid(crop: np.ndarray) -> np.ndarray:
+    """uint8 crop [S, S, 3] less its period-2 patterns: the flow's 2x2 squeeze leaves one, and
+    the upsampling and sharpening would enlarge it. Each of the three (columns, rows, both) is
+    demodulated to 0 Hz, smoothed over GRID_SIGMA pixels (a slowly varying pattern) and
+    subtracted, so the crop loses only frequencies within about 1 / (2 pi GRID_SIGMA) of its
+    Nyquist frequency: no blur below that."""
+    import cv2
+
+    size = crop.shape[0]
+    y, x = np.mgrid[:size, :size]
+    out = crop.astype(np.float32)
+    for sign in ((-1.0) ** x, (-1.0) ** y, (-1.0) ** (x + y)):
+        wave = sign.astype(np.float32)[..., None]
+        level = cv2.GaussianBlur(out * wave, (0, 0), GRID_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+        out -= level * wave
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def shift_inverse(crop_m: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from factorflow.face.landmarks import FaceTracker, found, inner_lip_opening, tra
 from factorflow.face.motion import Geometry, driver_motion
 from factorflow.face.render import MouthRenderer, Painter
 from factorflow.reenact import streaming
+from factorflow.reenact.judges import RealismRecorder
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ def reenact_mouth(
 ) -> Summary:
     """Write `out` (`streaming.open_sink`: .mp4 with the driver's audio, .gif, one .png, or a
     folder of frames). `face` / `driver_face` pick the face in each input (0: the largest).
-    `measure` adds the lip-sync figures (MediaPipe on every output frame); `sheet_frames` keeps
+    `measure` adds the lip-sync figures (MediaPipe on every output frame) and the realism judges
+    that one pair allows (`reenact.judges`: grid, lips, temporal, identity); `sheet_frames` keeps
     that many (driver, target, output) frames at the driver's most open moments for a contact
     sheet."""
     from factorflow.metrics.lipsync import LipSyncMeter
@@ -157,9 +159,11 @@ def reenact_mouth(
     opening = inner_lip_opening(d_lms)
     keep = _most_open(opening, sheet_frames)
     meter = LipSyncMeter() if measure else None
+    judges = RealismRecorder(n, crop_size) if measure else None
     checker = FaceTracker(static=still) if measure else None
     sink = streaming.open_sink(out, fps or streaming.fps_of(driver), driver, replace)
-    d_frames = streaming.frames(driver, max_frames) if side_by_side or keep else None
+    need_driver = side_by_side or keep or measure
+    d_frames = streaming.frames(driver, max_frames) if need_driver else None
     timings = {"render": 0.0, "decode": 0.0, "encode": 0.0, "measure": 0.0}
     chunks: Iterable = range(0, n, chunk)
     if progress is not None:
@@ -199,14 +203,11 @@ def reenact_mouth(
                 j, frame, result, d_frame = js[k], frames[k], results[k], d_frames_now[k]
                 if meter is not None:
                     clock = time.perf_counter()
-                    meter.add(
-                        d_lms[t] if motion.driver_found[t] else None,
-                        frame,
-                        t_lms[j] if t_found[j] else None,
-                        result,
-                        checker(result),
-                        pasted[k],
-                    )
+                    d_marks = d_lms[t] if motion.driver_found[t] else None
+                    t_marks = t_lms[j] if t_found[j] else None
+                    o_marks = checker(result)
+                    meter.add(d_marks, frame, t_marks, result, o_marks, pasted[k])
+                    judges.add(result, o_marks, d_frame, d_marks, frame, t_marks, j)
                     timings["measure"] += time.perf_counter() - clock
                 if t in keep:
                     summary.sheet.append(
@@ -234,9 +235,10 @@ def reenact_mouth(
     finally:
         if checker is not None:
             checker.close()
-    summary.seconds.update(timings)
     if meter is not None:
-        summary.metrics = meter.summary()
+        clock = time.perf_counter()
+        summary.metrics = {**meter.summary(), **judges.figures()}
+        timings["measure"] += time.perf_counter() - clock
         summary.rows = meter.rows
         summary.metrics.update(
             reenacted=summary.reenacted,
@@ -244,6 +246,7 @@ def reenact_mouth(
             target_no_face=summary.target_no_face,
             motion_scale=motion.scale,
         )
+    summary.seconds.update(timings)
     return summary
 
 
