@@ -93,6 +93,9 @@ def test_a_still_says_what_a_real_clip_says(media, models, tmp_path: Path) -> No
     table = figures_markdown(result)
     for label in ("mouth opening correlation", "opening range, output / driver", "sharpness"):
         assert label in table
+    for label in ("squeeze-grid energy", "lips keep", "quiet frames"):
+        assert label in table
+    assert "two-sample test not run" in table
     assert "driver frames without a face (passed through) | 0 |" in table
 
 

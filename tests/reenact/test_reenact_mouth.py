@@ -101,6 +101,9 @@ def test_output_mouth_follows_the_driver_unlike_the_untouched_target(clip, tmp_p
     assert m["sharpness_ratio"] > 0.5
     assert m["identity_shift_iod"] < 0.03
     assert m["outside_max_diff"] == 0  # every pixel outside the pasted region is the target's
+    # The single-pair realism judges ran on the kept crops; the two-sample test is left out.
+    assert 0.3 < m["grid_ratio"] < 3 and m["lips_kept"] > 0.5 and 0.3 < m["temporal_ratio"] < 3
+    assert any("two-sample" in note for note in m["realism_notes"])
 
 
 def test_frames_without_a_face_pass_through_and_are_counted(clip, tmp_path) -> None:
@@ -112,7 +115,9 @@ def test_frames_without_a_face_pass_through_and_are_counted(clip, tmp_path) -> N
     assert "3 passed through untouched" in summary.line()
 
 
-def test_cli_reenact_without_checkpoint_reports_and_refuses_to_overwrite(clip, tmp_path) -> None:
+def test_cli_reenact_without_checkpoint_reports_and_refuses_to_overwrite(
+    clip, tmp_path, capsys
+) -> None:
     from factorflow.cli.main import main
 
     out = tmp_path / "cli.mp4"
@@ -120,6 +125,9 @@ def test_cli_reenact_without_checkpoint_reports_and_refuses_to_overwrite(clip, t
     assert main([*args, "--out", str(out), "--report"]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["driver_no_face"] == 3 and report["frames"] == 16
+    assert {"grid_ratio", "lips_kept", "temporal_ratio", "realism_notes"} <= set(report)
+    printed = capsys.readouterr().out
+    assert "; grid " in printed and "two-sample test not run" in printed
     assert main([*args, "--out", str(out)]) == 2  # exists, no --force
 
 
@@ -192,3 +200,55 @@ def test_own_teeth_move_with_the_jaw_and_stay_put_without_motion(clip) -> None:
     inside = weight > 0.5
     assert inside.sum() > 20
     assert np.abs(layer[inside] - still.source[inside]).max() < 2
+
+
+def test_realism_judges_on_kept_crops_match_the_judges_on_whole_frames(clip) -> None:
+    """A mouth crop with crop-space landmarks is its own crop: the streamed report's judges
+    score kept crops as the benchmark's judges score whole frames."""
+    from factorflow.data.video_io import read_video
+    from factorflow.face.landmarks import track_landmarks
+    from factorflow.metrics.realism import grid_ratio, lip_preservation, temporal_stability
+    from factorflow.reenact.judges import RealismRecorder
+
+    frames, _ = read_video(clip["driver"])
+    lms, _ = track_landmarks(frames)
+    output = frames[::-1].copy()  # another clip of one face, frame for frame
+    out_lms = lms[::-1]
+    recorder = RealismRecorder(len(frames))
+    for t in range(len(frames)):
+        recorder.add(output[t], out_lms[t], frames[t], lms[t], frames[t], lms[t], t)
+    got = recorder.figures()
+    want = {
+        **grid_ratio(output, out_lms, frames, lms),
+        **lip_preservation(output, out_lms, frames, lms),
+        **temporal_stability(output, out_lms, frames, lms),
+    }
+    for key in ("grid_ratio", "lip_area_ratio", "lips_kept", "temporal_ratio"):
+        assert got[key] == pytest.approx(want[key], rel=0.02, abs=0.02), key
+    assert len(recorder.output.crops) == len(frames) and recorder.output.crops[0].shape == (
+        64,
+        64,
+        3,
+    )
+
+
+def test_an_open_rest_mouth_closes_when_the_driver_closes() -> None:
+    """A target smiling open at rest: where the driver is at rest its mouth closes to the
+    driver's rest opening, and its opening stays a linear map of the driver's gain."""
+    from factorflow.face.landmarks import INNER_LIPS, inner_lip_opening
+    from factorflow.face.motion import REST_OPEN, close_rest
+
+    rng = np.random.default_rng(0)
+    neutral = rng.normal(0, 1, (478, 2))
+    neutral[61], neutral[291] = (-1.0, 0.0), (1.0, 0.0)
+    neutral[INNER_LIPS[0]], neutral[INNER_LIPS[1]] = (0.0, -0.15), (0.0, 0.15)  # open 0.3
+    gains = np.linspace(0.0, 0.4, 9)
+    delta = np.zeros((9, 478, 2))
+    delta[:, INNER_LIPS[1], 1] = gains  # the lower lip drops
+    closed = 0.02
+    moved = close_rest(delta, neutral, closed)
+    opening = inner_lip_opening(neutral[None] + moved)
+    assert opening[0] == pytest.approx(closed, abs=0.01)
+    assert opening[-1] == pytest.approx(inner_lip_opening(neutral + delta[-1]), abs=1e-6)
+    assert np.allclose(np.diff(opening, 2), 0, atol=1e-6)  # linear in the driver's gain
+    assert (close_rest(delta, neutral, 0.3 - REST_OPEN / 2) == delta).all()  # rest not open

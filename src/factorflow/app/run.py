@@ -288,20 +288,44 @@ FIGURES = {
     "driver_no_face": "driver frames without a face (passed through)",
     "target_no_face": "target frames without a face (passed through)",
     "output_face_found": "output frames with a face found",
+    "grid_ratio": "realism: squeeze-grid energy, output / the target's own mouth (1: as real)",
+    "lip_area_ratio": "realism: lip area, output / the target's own at the same opening",
+    "lips_kept": "realism: open frames whose lips keep >= 0.7 of the target's",
+    "lip_contrast_ratio": "realism: lip-skin contrast, output / the target's own",
+    "temporal_ratio": "realism: mouth change on the driver's quiet frames, output / driver",
+    "identity_distance": "realism: face-embedding distance to the target (< 0.6 same person)",
 }
 # Figures kept in RunResult.metrics but not shown in the page.
 DETAILS = frozenset(
-    {"target_range_ratio", "sharpness_ratio_p10", "target_opening_p5_p95", "motion_scale"}
+    {
+        "target_range_ratio",
+        "sharpness_ratio_p10",
+        "target_opening_p5_p95",
+        "motion_scale",
+        "grid_ratio_p95",
+        "grid_energy",
+        "real_energy",
+        "open_frames",
+        "moving_ratio",
+        "output_change",
+        "driver_change",
+        "identity_distance_max",
+        "same_person",
+        "sampled",
+        "realism_notes",
+    }
 )
 
 
 def figures_markdown(result: RunResult) -> str:
-    """The lip-sync figures as a two-column Markdown table."""
+    """The lip-sync and realism figures as a two-column Markdown table, then the notes of the
+    judges that did not run."""
     m = result.metrics
     rows = [f"| {label} | {_fmt(m[k])} |" for k, label in FIGURES.items() if k in m]
     rows += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if k not in FIGURES and k not in DETAILS]
     head = f"**{result.frames} frames at {result.fps:.3g} fps in {result.seconds:.1f} s**\n\n"
-    return head + "| lip-sync figure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
+    notes = "".join(f"\n{note}\n" for note in m.get("realism_notes", []))
+    return head + "| figure | value |\n|---|---|\n" + "\n".join(rows) + "\n" + notes
 
 
 def _fmt(value: Any) -> str:
