@@ -5,8 +5,9 @@
    relative motion (`mouthwarp`). Outside the region every pixel is the target's.
 2. Mouth interior (the flow): a landmark-aligned crop of the lower face goes through the mouth
    flow, encoded under the target's own geometry and decoded under the new one (the warped crop
-   and the new inner-lip mask are its condition); its output is pasted, feathered, between the new
-   inner lips, where a closed mouth has no pixels to warp.
+   and the new inner-lip mask are its condition); its output, less its 2x2 squeeze grid
+   (`without_grid`), fills the polygon of the new inner lips only, where a closed mouth has no
+   pixels to warp: the lips stay the warp's.
 3. The target's own interior (its teeth, when they show): carried at native resolution, the part
    near the upper lip with the upper lip and the rest with the jaw, over the flow's interior.
 """
