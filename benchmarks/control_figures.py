@@ -217,7 +217,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from factorflow.data.synth import SynthMeta
-    from factorflow.metrics.evaluate import OPENING, load_clips, train_judges
+    from factorflow.metrics.clips import load_clips
+    from factorflow.metrics.judges import OPENING, train_judges
 
     meta = SynthMeta.load(args.data)
     train, test = load_clips(meta, "train"), load_clips(meta, "test")

@@ -13,7 +13,7 @@ from factorflow.io import atomic_write_text
 
 
 def markdown_to_html(text: str) -> str:
-    """The small Markdown subset `metrics.evaluate.markdown` writes: headings, tables, lists."""
+    """The small Markdown subset `metrics.report.markdown` writes: headings, tables, lists."""
     out: list[str] = []
     table: list[list[str]] = []
 
@@ -86,7 +86,7 @@ def write_report(
     out: Path, report: dict[str, Any], artifacts: dict[str, str], run: Path, seconds: float
 ) -> Path:
     """runs/demo/index.html from the evaluation report and the files the demo wrote."""
-    from factorflow.metrics.evaluate import markdown
+    from factorflow.metrics.report import markdown
 
     out = Path(out)
     runs = {"stage 1 (Glow)": run / "stage1", "stage 2 (AF)": run}

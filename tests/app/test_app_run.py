@@ -115,7 +115,7 @@ def test_benchmark_on_a_tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from factorflow.config import load_config, to_dict
     from factorflow.data.synth import SynthMeta, generate
     from factorflow.flows.likelihood import dequantize
-    from factorflow.metrics.evaluate import load_clips
+    from factorflow.metrics.clips import load_clips
     from factorflow.models import build_model
 
     data = tmp_path / "data"

@@ -12,7 +12,7 @@ from factorflow.metrics.baselines import (
     GlowResidual,
     PixelPaste,
 )
-from factorflow.metrics.evaluate import load_clips
+from factorflow.metrics.clips import load_clips
 from factorflow.models import build_model
 from factorflow.models.glow import GlowModel
 

@@ -14,11 +14,15 @@ from factorflow.cli.main import main
 from factorflow.config import load_config, to_dict
 from factorflow.data.synth import SynthMeta, generate
 from factorflow.flows.likelihood import dequantize
+from factorflow.metrics import bootstrap
+from factorflow.metrics.clips import default_pairs, load_clips, make_pairs
+from factorflow.metrics.judges import train_judges
+from factorflow.metrics.scoring import CI, IMAGE_METRICS, PSNR_CAP, score
 from factorflow.models import build_model
 
 FAST = {"judge_steps": 100, "word_steps": 200, "likelihood_frames": 32, "attribute_clips": 16}
-FIGURES = {*ev.IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}
-ROW_KEYS = FIGURES | {f"{k}{ev.CI}" for k in FIGURES}
+FIGURES = {*IMAGE_METRICS, "word_accuracy", "word_accuracy_ratio", "opening_corr"}
+ROW_KEYS = FIGURES | {f"{k}{CI}" for k in FIGURES}
 JUDGED = {"word_accuracy", "word_accuracy_ratio", "opening_corr"}
 
 
@@ -34,7 +38,7 @@ def model_and_config(tiny: Path):
     torch.manual_seed(0)
     config = load_config("tiny")
     model = build_model(config)
-    frames = ev.load_clips(SynthMeta.load(tiny), "train").frames.flatten(0, 1)[:32]
+    frames = load_clips(SynthMeta.load(tiny), "train").frames.flatten(0, 1)[:32]
     model.flow.initialize(dequantize(frames, config.flow.n_bits, None))
     return model.eval(), config
 
@@ -48,30 +52,30 @@ def _strict(text: str) -> dict:
 
 def test_pairs_are_deterministic_and_cross_speaker(tiny: Path):
     clips = SynthMeta.load(tiny).clips("test")
-    pairs = ev.make_pairs(clips, 10, seed=4)
-    assert pairs == ev.make_pairs(clips, 10, seed=4)
-    assert pairs != ev.make_pairs(clips, 10, seed=5)
+    pairs = make_pairs(clips, 10, seed=4)
+    assert pairs == make_pairs(clips, 10, seed=4)
+    assert pairs != make_pairs(clips, 10, seed=5)
     assert len(set(pairs)) == 10
     assert all(clips[t].speaker != clips[d].speaker for t, d in pairs)
     with pytest.raises(ValueError, match="pairs=1000"):
-        ev.make_pairs(clips, 1000)
+        make_pairs(clips, 1000)
 
 
 def test_default_pairs_drive_with_every_test_clip(tiny: Path):
     clips = SynthMeta.load(tiny).clips("test")  # 12 clips of 2 speakers: 72 cross pairs
-    pairs = ev.make_pairs(clips, None, seed=0)
-    assert len(pairs) == ev.default_pairs(clips) == 72  # all there are, short of MIN_PAIRS
+    pairs = make_pairs(clips, None, seed=0)
+    assert len(pairs) == default_pairs(clips) == 72  # all there are, short of MIN_PAIRS
     assert len(set(pairs)) == 72
-    once = ev.make_pairs(clips, len(clips), seed=0)
+    once = make_pairs(clips, len(clips), seed=0)
     assert sorted(d for _, d in once) == list(range(len(clips)))  # each clip drives once
     assert all(clips[t].speaker != clips[d].speaker for t, d in once)
 
 
 def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
     meta = SynthMeta.load(tiny)
-    test = ev.load_clips(meta, "test")
-    judges = ev.train_judges(test, test, len(meta.words), steps=5, word_steps=5, seed=0)
-    scores = ev.score(
+    test = load_clips(meta, "test")
+    judges = train_judges(test, test, len(meta.words), steps=5, word_steps=5, seed=0)
+    scores = score(
         test.frames[:2],
         test.frames[:2],
         test.masks[:2],
@@ -79,11 +83,11 @@ def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
         test.mouth[:2, :, 0],
         judges,
     )
-    assert scores["psnr"] == scores["psnr_mask"] == scores["psnr_outside"] == ev.PSNR_CAP
+    assert scores["psnr"] == scores["psnr_mask"] == scores["psnr_outside"] == PSNR_CAP
     assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_mask"] == pytest.approx(1.0)
     # identical frames on every pair: every image interval has zero width
-    counts = ev.bootstrap.resample_counts(2, 50)
-    scored = ev.score(
+    counts = bootstrap.resample_counts(2, 50)
+    scored = score(
         test.frames[:2],
         test.frames[:2],
         test.masks[:2],
@@ -92,7 +96,7 @@ def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
         judges,
         counts,
     )
-    assert scored["psnr_mask_ci95"] == [ev.PSNR_CAP, ev.PSNR_CAP]
+    assert scored["psnr_mask_ci95"] == [PSNR_CAP, PSNR_CAP]
     assert scored["ssim_mask_ci95"] == pytest.approx([1.0, 1.0])
 
 
@@ -110,12 +114,12 @@ def test_evaluate_end_to_end(tiny: Path, model_and_config, tmp_path: Path):
     assert "glow-swap" in saved["skipped"]  # the evaluated model is that Glow
     for name, row in methods.items():
         if name == "ground-truth":
-            assert set(row) == JUDGED | {f"{k}{ev.CI}" for k in JUDGED}
+            assert set(row) == JUDGED | {f"{k}{CI}" for k in JUDGED}
         else:
             assert set(row) == ROW_KEYS | {"frames_per_s"}
             assert row["frames_per_s"] > 0
             for key in ("psnr_mask", "ssim_mask", "word_accuracy_ratio"):
-                low, high = row[f"{key}{ev.CI}"]
+                low, high = row[f"{key}{CI}"]
                 assert low <= row[key] <= high
     versus = saved["versus_copy_target"]
     assert set(versus) == {"glow", "pixel-paste", "glow-attribute", "glow-residual"}
@@ -187,7 +191,7 @@ def test_factorized_and_conditional_models(tiny: Path, name: str):
     config = load_config("tiny", {"model": name, "af": {"num_words": 3}})
     torch.manual_seed(0)
     model = build_model(config)
-    train = ev.load_clips(SynthMeta.load(tiny), "train")
+    train = load_clips(SynthMeta.load(tiny), "train")
     if model.batch_kind == "frames":
         model.initialize({"image": train.frames.flatten(0, 1)[:32]})
     else:

@@ -56,7 +56,8 @@ def check_test_split(data: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from factorflow.io import check_output
-    from factorflow.metrics.evaluate import evaluate, report_paths
+    from factorflow.metrics.evaluate import evaluate
+    from factorflow.metrics.report import report_paths
 
     if args.out.suffix != ".json":
         raise CLIError(f"--out {args.out}: expected a .json file name")
