@@ -446,6 +446,13 @@ def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], w
         raise ValueError(
             f"checkpoint {where} does not match this model's config: " + "; ".join(parts)
         )
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(
+            f"checkpoint {where} holds non-finite weights ({len(bad)} tensors, e.g. {bad[0]}): "
+            "the run diverged or the file was damaged before it was recorded; use an earlier "
+            "checkpoint or retrain"
+        )
     model.load_state_dict(tensors, strict=True)
 
 

@@ -118,6 +118,8 @@ def describe(exc: BaseException, distributed: bool = False) -> tuple[str, int]:
         return str(exc), 2
     if isinstance(exc, NotADirectoryError | IsADirectoryError):
         return f"{exc.filename}: {exc.strerror}", 2
+    if isinstance(exc, FloatingPointError):  # a model that decodes NaN: a fault, said plainly
+        return str(exc), 1
     if isinstance(exc, MemoryError):
         return "out of memory (try smaller sizes, batches or fewer frames)", 1
     if isinstance(exc, OSError):

@@ -143,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
         check_output(report_path(args.out), args.force, "--report", inputs)
     streaming.check_input(args.driver, "driver")
     streaming.check_input(args.target, "target")
-    if streaming.is_still(args.driver):
-        raise CLIError(f"driver {args.driver}: expected a video or frames (a still cannot talk)")
     model, config = load(checkpoint, args.overrides, args.device)
     pipeline = spec(config.model).pipeline
     if args.adapt_steps and (pipeline != "mouth-paste" or args.no_align):

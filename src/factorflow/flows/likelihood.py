@@ -64,6 +64,17 @@ def dequantize(frames: Tensor, n_bits: int, rand: UniformSource | None) -> Tenso
     return x + width * (rand.rand(tuple(x.shape)).to(x.device, x.dtype) - 0.5)
 
 
+def check_finite(x: Tensor) -> None:
+    """FloatingPointError unless every value of a decoded image batch is finite: a NaN would
+    otherwise become a black (or any) pixel without a word."""
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise FloatingPointError(
+            f"the model decoded non-finite values (NaN or inf) in {bad} of {x.numel()} pixels: "
+            "its weights are corrupt or diverged; nothing was written"
+        )
+
+
 def postprocess(x: Tensor, n_bits: int) -> Tensor:
     """Floats [B, C, H, W] in [-0.5, 0.5] -> uint8 images: the ``n_bits`` bin containing each
     value (clamped to the valid bins), mapped to the 8-bit value at the bin's centre,
@@ -73,6 +84,7 @@ def postprocess(x: Tensor, n_bits: int) -> Tensor:
     is off by half a bin on average (at 5 bits: 4 grey levels, a 35 dB PSNR ceiling on any
     decoded image) where the centre is unbiased (41 dB)."""
     _check_bits(n_bits)
+    check_finite(x)
     bins = 2**n_bits
     step = 2 ** (8 - n_bits)
     q = torch.floor((x + 0.5) * bins).clamp(0, bins - 1)

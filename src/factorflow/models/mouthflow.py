@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from factorflow.config import Config
 from factorflow.flows import Glow
-from factorflow.flows.likelihood import bits_per_dim
+from factorflow.flows.likelihood import bits_per_dim, check_finite
 from factorflow.models.base import Batch, BatchRandom, FlowModel
 
 INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
@@ -244,9 +244,9 @@ class MouthFlowModel(FlowModel):
             ]
             stats = tuple(torch.cat([cache[k][1][i] for k in keys]) for i in range(2))
             cond = self.condition(normalise(img(warped), stats), msk(new_mask))
-            out = denormalise(
-                self.flow.destandardize(eps, cond, self.temperature).clamp(-0.5, 0.5), stats
-            )
+            decoded = self.flow.destandardize(eps, cond, self.temperature)
+            check_finite(decoded)
+            out = denormalise(decoded.clamp(-0.5, 0.5), stats)
             return ((out + 0.5) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
         return run
