@@ -9,6 +9,7 @@ slot (`concurrency_id`), so users are served one at a time, in order.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from factorflow.app.sources import (
     model_spec,
 )
 from factorflow.app.validate import InputError
+
+__all__ = ["Page", "build_app", "message"]
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +49,59 @@ def message(exc: BaseException) -> str:
     return f"**Error:** internal error ({type(exc).__name__}: {exc}); the server log has details"
 
 
-def build_app(settings: AppSettings) -> Any:
-    """The gradio.Blocks of the app (not launched)."""
-    gr = import_gradio()
-    from factorflow.metrics.baselines import BASELINES
+@dataclass
+class Page:
+    """What every section of the page needs: Gradio, the settings, the model choices (label ->
+    source) and the loaded-model cache."""
 
-    choices = model_choices(settings.checkpoints)
-    models = ModelCache(settings.device)
-    labels = list(choices)  # the first (the shipped mouth flow) is the default
-    # The benchmark judges 64x64 crops of the synthetic set: flow models only, not mouth flows.
-    bench_labels = [
-        label for label in labels if model_spec(choices[label]).pipeline != "mouth-paste"
-    ]
+    gr: Any
+    settings: AppSettings
+    choices: dict[str, Any]
+    models: ModelCache
 
-    def takes_motion(label: str) -> bool:
-        return label in choices and "af.motion" in model_spec(choices[label]).use_time_keys
+    @property
+    def labels(self) -> list[str]:
+        return list(self.choices)  # the first (the shipped mouth flow) is the default
 
-    def motion_update(label: str) -> Any:
+    @property
+    def bench_labels(self) -> list[str]:
+        # The benchmark judges 64x64 crops of the synthetic set: flow models only, not mouth flows.
+        return [
+            label
+            for label in self.labels
+            if model_spec(self.choices[label]).pipeline != "mouth-paste"
+        ]
+
+    def takes_motion(self, label: str) -> bool:
+        return (
+            label in self.choices and "af.motion" in model_spec(self.choices[label]).use_time_keys
+        )
+
+    def motion_update(self, label: str) -> Any:
         # Residual motion by default where the model takes it: on carphone driving single_face
         # it doubles the opening correlation of the shipped real-face AF (README "Web app").
         # A model that takes no motion mode (a mouth flow) hides the control.
-        takes = takes_motion(label)
-        return gr.Radio(visible=takes, interactive=takes, value="residual" if takes else "r")
+        takes = self.takes_motion(label)
+        return self.gr.Radio(visible=takes, interactive=takes, value="residual" if takes else "r")
+
+
+def build_app(settings: AppSettings) -> Any:
+    """The gradio.Blocks of the app (not launched)."""
+    gr = import_gradio()
+    page = Page(gr, settings, model_choices(settings.checkpoints), ModelCache(settings.device))
+    with gr.Blocks(title="factorflow", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown(INTRO)
+        with gr.Tab("Reenact"):
+            model, motion = reenact_tab(page)
+        with gr.Tab("Benchmark"):
+            benchmark_tab(page)
+        app.load(page.motion_update, model, motion, queue=False)
+    return app
+
+
+def reenact_handler(page: Page) -> Any:
+    """The Reenact button: a run of `run_reenactment`, its failure as one line."""
+    gr = page.gr
 
     def on_run(
         target_image,
@@ -84,13 +118,13 @@ def build_app(settings: AppSettings) -> Any:
             request = RunRequest(
                 target=target_video or target_image,
                 driver=driver,
-                model=choices[label],
+                model=page.choices[label],
                 motion=motion,
                 side_by_side=bool(side),
                 fmt=fmt,
             )
             result = run_reenactment(
-                request, settings, models, lambda f, what: progress(f, desc=what)
+                request, page.settings, page.models, lambda f, what: progress(f, desc=what)
             )
         except Exception as exc:  # every failure becomes a line in the page
             return message(exc), None, hidden, "", None
@@ -98,17 +132,24 @@ def build_app(settings: AppSettings) -> Any:
         button = gr.DownloadButton(value=str(result.download), visible=True)
         return done, str(result.video), button, figures_markdown(result), str(result.plot)
 
+    return on_run
+
+
+def benchmark_handler(page: Page) -> Any:
+    """The Evaluate button: `run_benchmark` on a flow model, its failure as one line."""
+    gr = page.gr
+
     def on_benchmark(label, data, pairs, baselines, motion, progress=gr.Progress()):  # noqa: B008
         hidden = gr.DownloadButton(value=None, visible=False)
         try:
-            if label not in bench_labels:
+            if label not in page.bench_labels:
                 raise InputError("choose a trained model: the benchmark takes a flow model")
             result = run_benchmark(
-                choices[label],
+                page.choices[label],
                 data,
                 int(pairs),
                 baselines,
-                settings,
+                page.settings,
                 motion,
                 lambda f, what: progress(f, desc=what),
             )
@@ -122,129 +163,152 @@ def build_app(settings: AppSettings) -> Any:
         button = gr.DownloadButton(value=str(result.report), visible=True)
         return done, result.markdown, str(result.sheet), button
 
-    with gr.Blocks(title="factorflow", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown(INTRO)
-        with gr.Tab("Reenact"):
-            with gr.Row(equal_height=True):
-                with gr.Column(), gr.Tabs() as target_tabs:
-                    with gr.Tab("target: photo", id="photo"):
-                        target_image = gr.Image(
-                            label="target face (photo)",
-                            type="filepath",
-                            format="png",
-                            sources=["upload", "webcam"],
-                            elem_id="target-image",
-                        )
-                    with gr.Tab("target: video", id="video"):
-                        target_video = gr.Video(
-                            label="target face (video)", sources=["upload"], elem_id="target-video"
-                        )
-                driver = gr.Video(label="driving clip", sources=["upload"], elem_id="driver")
-                result = gr.Video(
-                    label="result",
-                    interactive=False,
-                    autoplay=True,
-                    loop=True,
-                    elem_id="result",
-                )
-            with gr.Row():
-                model = gr.Dropdown(labels, value=labels[0], label="model", scale=2)
-                motion = gr.Radio(
-                    list(MOTIONS),
-                    value="residual" if takes_motion(labels[0]) else "r",
-                    visible=takes_motion(labels[0]),
-                    label="motion (af.motion)",
-                    info="r: the paper's relevant part; residual: r plus the driver's change "
-                    "of structure (moves the mouth more)",
-                    elem_id="motion",
-                )
-                side = gr.Checkbox(label="side by side: driver | target | result")
-                fmt = gr.Radio(list(FORMATS), value="mp4", label="download as")
-            run = gr.Button("Reenact", variant="primary", elem_id="run")
-            status = gr.Markdown(elem_id="status")
-            download = gr.DownloadButton("Download", visible=False, elem_id="download")
-            with gr.Row():
-                figures = gr.Markdown(elem_id="figures")
-                plot = gr.Image(
-                    label="mouth opening over time",
-                    show_label=False,
-                    type="filepath",
-                    interactive=False,
-                    buttons=["download"],
-                    elem_id="plot",
-                )
-            bundled = examples()
-            if bundled:
-                still = [e.target.suffix.lower() in (".png", ".jpg", ".jpeg") for e in bundled]
-                gr.Examples(
-                    examples=[
-                        [str(e.target) if s else None, None if s else str(e.target), str(e.driver)]
-                        for e, s in zip(bundled, still, strict=True)
-                    ],
-                    example_labels=[e.name for e in bundled],
-                    inputs=[target_image, target_video, driver],
-                    label="bundled examples (one click)",
-                )
-            # A new target of one kind replaces the other: the run takes whichever is set.
-            target_image.upload(lambda: None, outputs=target_video, queue=False)
-            target_video.upload(lambda: None, outputs=target_image, queue=False)
-            # An example with a target video shows the video tab, one with a photo the photo tab.
-            for given, tab in ((target_image, "photo"), (target_video, "video")):
-                given.change(
-                    lambda value, tab=tab: gr.Tabs(selected=tab) if value else gr.Tabs(),
-                    given,
-                    target_tabs,
-                    queue=False,
-                )
-            model.change(motion_update, model, motion, queue=False)
-            run.click(
-                on_run,
-                inputs=[target_image, target_video, driver, model, motion, side, fmt],
-                outputs=[status, result, download, figures, plot],
-                concurrency_id=QUEUE,
-                concurrency_limit=1,
+    return on_benchmark
+
+
+def target_inputs(gr: Any) -> tuple[Any, Any, Any]:
+    """The target face as a photo (upload or webcam) or a video, one tab each -> (tabs, image,
+    video); a new target of one kind replaces the other, and the tab follows what is set."""
+    with gr.Tabs() as tabs:
+        with gr.Tab("target: photo", id="photo"):
+            image = gr.Image(
+                label="target face (photo)",
+                type="filepath",
+                format="png",
+                sources=["upload", "webcam"],
+                elem_id="target-image",
             )
-        with gr.Tab("Benchmark"):
-            gr.Markdown(BENCH_INTRO)
-            with gr.Row():
-                b_model = gr.Dropdown(
-                    bench_labels,
-                    value=bench_labels[-1] if bench_labels else None,
-                    label="trained model",
-                    scale=2,
-                )
-                b_data = gr.Textbox(
-                    label="data: a `factorflow synth` folder (blank: the demo's synthetic set, "
-                    "generated once)",
-                    value=_default_data(),
-                    scale=2,
-                )
-                b_pairs = gr.Slider(1, MAX_PAIRS, value=8, step=1, label="pairs")
-            with gr.Row():
-                b_baselines = gr.CheckboxGroup(
-                    list(BASELINES), value=["copy-target", "pixel-paste"], label="baselines"
-                )
-                b_motion = gr.Radio(list(MOTIONS), value="r", label="motion (af.motion)")
-            b_run = gr.Button("Evaluate", variant="primary", elem_id="bench-run")
-            b_status = gr.Markdown(elem_id="bench-status")
-            b_sheet = gr.Image(label="contact sheet", type="filepath", interactive=False)
-            b_table = gr.Markdown()
-            b_report = gr.DownloadButton("Download report (JSON)", visible=False)
-            b_model.change(
-                lambda label: gr.Radio(interactive=takes_motion(label), value="r"),
-                b_model,
-                b_motion,
-                queue=False,
+        with gr.Tab("target: video", id="video"):
+            video = gr.Video(
+                label="target face (video)", sources=["upload"], elem_id="target-video"
             )
-            b_run.click(
-                on_benchmark,
-                inputs=[b_model, b_data, b_pairs, b_baselines, b_motion],
-                outputs=[b_status, b_table, b_sheet, b_report],
-                concurrency_id=QUEUE,
-                concurrency_limit=1,
-            )
-        app.load(motion_update, model, motion, queue=False)
-    return app
+    return tabs, image, video
+
+
+def wire_targets(gr: Any, tabs: Any, image: Any, video: Any) -> None:
+    """A new target of one kind replaces the other (the run takes whichever is set), and an
+    example with a target video shows the video tab, one with a photo the photo tab."""
+    image.upload(lambda: None, outputs=video, queue=False)
+    video.upload(lambda: None, outputs=image, queue=False)
+    for given, tab in ((image, "photo"), (video, "video")):
+        given.change(
+            lambda value, tab=tab: gr.Tabs(selected=tab) if value else gr.Tabs(),
+            given,
+            tabs,
+            queue=False,
+        )
+
+
+def bundled_examples(gr: Any, image: Any, video: Any, driver: Any) -> None:
+    """The bundled (target, driver) examples, one click each."""
+    bundled = examples()
+    if not bundled:
+        return
+    still = [e.target.suffix.lower() in (".png", ".jpg", ".jpeg") for e in bundled]
+    gr.Examples(
+        examples=[
+            [str(e.target) if s else None, None if s else str(e.target), str(e.driver)]
+            for e, s in zip(bundled, still, strict=True)
+        ],
+        example_labels=[e.name for e in bundled],
+        inputs=[image, video, driver],
+        label="bundled examples (one click)",
+    )
+
+
+def reenact_tab(page: Page) -> tuple[Any, Any]:
+    """The Reenact tab: target, driver and result; model and options; status, download, the
+    lip-sync figures and the opening plot; the examples -> (model dropdown, motion control)."""
+    gr, labels = page.gr, page.labels
+    with gr.Row(equal_height=True):
+        with gr.Column():
+            target_tabs, target_image, target_video = target_inputs(gr)
+        driver = gr.Video(label="driving clip", sources=["upload"], elem_id="driver")
+        result = gr.Video(
+            label="result", interactive=False, autoplay=True, loop=True, elem_id="result"
+        )
+    with gr.Row():
+        model = gr.Dropdown(labels, value=labels[0], label="model", scale=2)
+        motion = gr.Radio(
+            list(MOTIONS),
+            value="residual" if page.takes_motion(labels[0]) else "r",
+            visible=page.takes_motion(labels[0]),
+            label="motion (af.motion)",
+            info="r: the paper's relevant part; residual: r plus the driver's change "
+            "of structure (moves the mouth more)",
+            elem_id="motion",
+        )
+        side = gr.Checkbox(label="side by side: driver | target | result")
+        fmt = gr.Radio(list(FORMATS), value="mp4", label="download as")
+    run = gr.Button("Reenact", variant="primary", elem_id="run")
+    status = gr.Markdown(elem_id="status")
+    download = gr.DownloadButton("Download", visible=False, elem_id="download")
+    with gr.Row():
+        figures = gr.Markdown(elem_id="figures")
+        plot = gr.Image(
+            label="mouth opening over time",
+            show_label=False,
+            type="filepath",
+            interactive=False,
+            buttons=["download"],
+            elem_id="plot",
+        )
+    bundled_examples(gr, target_image, target_video, driver)
+    wire_targets(gr, target_tabs, target_image, target_video)
+    model.change(page.motion_update, model, motion, queue=False)
+    run.click(
+        reenact_handler(page),
+        inputs=[target_image, target_video, driver, model, motion, side, fmt],
+        outputs=[status, result, download, figures, plot],
+        concurrency_id=QUEUE,
+        concurrency_limit=1,
+    )
+    return model, motion
+
+
+def benchmark_tab(page: Page) -> None:
+    """The Benchmark tab: `evaluate` on a few pairs of a flow model, its table and contact sheet."""
+    from factorflow.metrics.baselines import BASELINES
+
+    gr, bench_labels = page.gr, page.bench_labels
+    gr.Markdown(BENCH_INTRO)
+    with gr.Row():
+        model = gr.Dropdown(
+            bench_labels,
+            value=bench_labels[-1] if bench_labels else None,
+            label="trained model",
+            scale=2,
+        )
+        data = gr.Textbox(
+            label="data: a `factorflow synth` folder (blank: the demo's synthetic set, "
+            "generated once)",
+            value=_default_data(),
+            scale=2,
+        )
+        pairs = gr.Slider(1, MAX_PAIRS, value=8, step=1, label="pairs")
+    with gr.Row():
+        baselines = gr.CheckboxGroup(
+            list(BASELINES), value=["copy-target", "pixel-paste"], label="baselines"
+        )
+        motion = gr.Radio(list(MOTIONS), value="r", label="motion (af.motion)")
+    run = gr.Button("Evaluate", variant="primary", elem_id="bench-run")
+    status = gr.Markdown(elem_id="bench-status")
+    sheet = gr.Image(label="contact sheet", type="filepath", interactive=False)
+    table = gr.Markdown()
+    report = gr.DownloadButton("Download report (JSON)", visible=False)
+    model.change(
+        lambda label: gr.Radio(interactive=page.takes_motion(label), value="r"),
+        model,
+        motion,
+        queue=False,
+    )
+    run.click(
+        benchmark_handler(page),
+        inputs=[model, data, pairs, baselines, motion],
+        outputs=[status, table, sheet, report],
+        concurrency_id=QUEUE,
+        concurrency_limit=1,
+    )
 
 
 def _default_data() -> str:
