@@ -226,3 +226,13 @@ def test_shards_stream_from_a_url_as_from_the_folder(
         assert sorted(parts[0] + parts[1]) == sorted(frames(batch))
     with pytest.raises(ValueError, match="has no 'test' split"):
         ShardClipDataset(served, "test")
+
+
+def test_train_reads_a_shard_corpus_from_its_url(served: str, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("webdataset")
+    from factorflow.cli.main import main
+
+    run = tmp_path / "run"
+    args = ["train", "--data", served, "--out", str(run), "--config", "tiny", "--max-steps", "3"]
+    assert main([*args, "--no-progress", "train.val_every=100"]) == 0
+    assert "trained glow to step 3" in capsys.readouterr().out

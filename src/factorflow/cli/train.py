@@ -18,7 +18,11 @@ def _presets() -> list[str]:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, type=Path, help="LRW frame layout (synth or prepare)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="corpus folder (synth, prepare or shard) or the http(s):// address of a shard corpus",
+    )
     p.add_argument(
         "--out", required=True, type=Path, help="run folder (new, or an existing run with --resume)"
     )
@@ -36,13 +40,16 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from factorflow.config import load_config
+    from factorflow.data.shards import is_url
     from factorflow.engine.pipeline import run_training
     from factorflow.io import check_output
 
-    if not args.data.is_dir():
-        raise CLIError(f"--data {args.data} is not a folder")
+    if not is_url(args.data):
+        args.data = Path(args.data)
+        if not args.data.is_dir():
+            raise CLIError(f"--data {args.data} is not a folder")
     # Only the inputs are checked here: an existing run folder is the trainer's (--resume).
-    check_output(args.out, True, inputs=[args.data])
+    check_output(args.out, True, inputs=[] if is_url(args.data) else [args.data])
     if args.max_steps is not None and args.max_steps < 1:
         raise CLIError(f"--max-steps {args.max_steps}: expected at least 1")
     overrides = list(args.overrides)

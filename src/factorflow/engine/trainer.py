@@ -27,6 +27,7 @@ from torch.utils.data import default_collate
 
 from factorflow import checkpoint as ckpt
 from factorflow.config import Config, save_config, to_dict
+from factorflow.data.shards import is_url
 from factorflow.engine import distributed
 from factorflow.engine.loader import StepLoader, first_batch, open_split, val_batches
 from factorflow.engine.logger import RunLogger
@@ -149,7 +150,7 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.config = config
-        self.data_dir = Path(data_dir)
+        self.data_dir = data_dir if is_url(data_dir) else Path(data_dir)
         self.run_dir = Path(run_dir)
         self.resume = resume
         self.progress = progress
