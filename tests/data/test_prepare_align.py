@@ -5,15 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from factorflow.data.prepare.pipeline import (
-    Segment,
-    _plan_clips,
-    _settings,
-    fill_gaps,
-    interpolate_missing,
-    runs,
-    safe_word,
-)
+from factorflow.data.prepare.pipeline import fill_gaps, interpolate_missing
+from factorflow.data.prepare.planning import Segment, make_settings, plan_clips, runs, safe_word
 from factorflow.face.align import (
     TEMPLATE,
     alignment_transforms,
@@ -121,8 +114,8 @@ def test_fill_gaps_and_runs():
 def test_plan_clips():
     usable = np.ones(40, bool)
     usable[20:23] = False
-    settings = _settings(64, 8, None, 0.2, 0.0, False)
-    assert _plan_clips(usable, None, "W", settings) == [
+    settings = make_settings(64, 8, None, 0.2, 0.0, False)
+    assert plan_clips(usable, None, "W", settings) == [
         ("W", 0, 8),
         ("W", 8, 16),
         ("W", 16, 20),
@@ -130,9 +123,9 @@ def test_plan_clips():
         ("W", 31, 39),
     ]
     segments = [Segment("A", 10, 24), Segment("B", 20, 23), Segment("C", 30)]
-    assert _plan_clips(usable, segments, "W", settings) == [("A", 10, 20), ("C", 30, 40)]
-    whole = _settings(64, None, 1, 0.2, 0.0, False)
-    assert _plan_clips(usable, None, "W", whole) == [("W", 0, 20), ("W", 23, 40)]
+    assert plan_clips(usable, segments, "W", settings) == [("A", 10, 20), ("C", 30, 40)]
+    whole = make_settings(64, None, 1, 0.2, 0.0, False)
+    assert plan_clips(usable, None, "W", whole) == [("W", 0, 20), ("W", 23, 40)]
 
 
 def test_safe_word():

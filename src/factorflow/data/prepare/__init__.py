@@ -6,15 +6,9 @@ MediaPipe and OpenCV (the `faces` extra) and PyAV (the `video` extra) are import
 function needs them.
 """
 
-from factorflow.data.prepare.pipeline import (
-    PrepareJob,
-    PrepareSummary,
-    Segment,
-    VideoReport,
-    plan_jobs,
-    prepare,
-    prepare_video,
-)
+from factorflow.data.prepare.pipeline import prepare, prepare_video
+from factorflow.data.prepare.planning import PrepareJob, Segment, plan_jobs
+from factorflow.data.prepare.reports import PrepareSummary, VideoReport
 
 __all__ = [
     "PrepareJob",

@@ -27,16 +27,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from factorflow.data.prepare.pipeline import (
-    PrepareJob,
-    PrepareSummary,
-    VideoReport,
-    _process,
-    _Settings,
-    _settings,
-    _write_meta,
-    plan_jobs,
-)
+from factorflow.data.prepare.pipeline import process_job
+from factorflow.data.prepare.planning import PrepareJob, Settings, make_settings, plan_jobs
+from factorflow.data.prepare.reports import PrepareSummary, VideoReport, write_meta
 from factorflow.io import STORAGE_FULL, OutputExistsError, atomic_dir, has_content
 
 logger = logging.getLogger(__name__)
@@ -44,11 +37,11 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.jsonl"
 
 
-def _run_job(task: tuple[int, PrepareJob, str, _Settings]) -> tuple[int, VideoReport]:
+def _run_job(task: tuple[int, PrepareJob, str, Settings]) -> tuple[int, VideoReport]:
     """Worker: prepare one job into its own folder, clips numbered from 0 per (split, word)."""
     i, job, folder, settings = task
     try:
-        report = _process(job, Path(folder), settings, clip_numbers={})
+        report = process_job(job, Path(folder), settings, clip_numbers={})
     except (ValueError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
             raise  # the output's disk, not this source: every later one would fail too
@@ -117,7 +110,7 @@ def prepare_parallel(
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    settings = _settings(size, frames, min_frames, max_gap_s, smooth_s, static)
+    settings = make_settings(size, frames, min_frames, max_gap_s, smooth_s, static)
     jobs = plan_jobs(source, layout, frames, split)
     partial = out.parent / f".{out.name}.partial"
     wanted = {"source": str(source), "layout": layout, "split": split, **asdict(settings)}
@@ -159,7 +152,7 @@ def prepare_parallel(
     summary = PrepareSummary(str(out), [done[i] for i in sorted(done)])
     if summary.num_clips == 0:
         raise summary.nothing_written(source)
-    _write_meta(partial / "meta.json", summary, settings)
+    write_meta(partial / "meta.json", summary, settings)
     manifest.unlink()
     settings_file.unlink()
     with atomic_dir(out, replace=overwrite) as staging:
