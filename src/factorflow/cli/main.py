@@ -22,19 +22,56 @@ import sys
 import threading
 from collections.abc import Iterator
 
+# name -> (one line of purpose, an example). The order is the order of `factorflow --help`.
 COMMANDS = {
-    "synth": "Synthetic talking faces in LRW frame layout, with ground-truth factors.",
-    "prepare": "Real video -> aligned face crops in LRW frame layout.",
-    "shard": "A corpus folder (any layout) -> tar shards of whole clips, for streaming.",
-    "train": "Train a model (glow, af, mi, hybrid).",
-    "sample": "Sample a grid of images from a trained flow.",
-    "reenact": "Drive a target face with a driver clip's mouth.",
-    "evaluate": "Metrics and baselines on the synthetic test split.",
-    "demo": "The main job on the built-in default.",
-    "checkpoint": "Verify a checkpoint, or record the SHA-256 of its files (--record).",
-    "env": "Versions of Python, torch, factorflow and optional extras.",
-    "app": "A local web app (offline): target face + driving clip in, reenacted video out.",
+    "synth": (
+        "Synthetic talking faces in LRW frame layout, with ground-truth factors.",
+        "factorflow synth --out data/synth64 --size 64 --speakers 30 --words 8 --landmarks",
+    ),
+    "prepare": (
+        "Real video -> aligned face crops in LRW frame layout, with landmarks.",
+        "factorflow prepare --input my_videos/ --out data/mine --layout videos --size 64",
+    ),
+    "shard": (
+        "A corpus folder (any layout) -> tar shards of whole clips, for streaming.",
+        "factorflow shard --data data/synth64 --out data/synth64-shards",
+    ),
+    "train": (
+        "Train any registered model (--model) on a corpus; DDP under torchrun.",
+        "factorflow train --data data/mine --out runs/mouthflow --model mouthflow",
+    ),
+    "sample": (
+        "Samples, traversals of the mouth factor or word clips from a trained model.",
+        "factorflow sample --checkpoint runs/af --out samples.png --n 16 --temperature 0.7",
+    ),
+    "reenact": (
+        "Drive a target face with a driver clip's mouth (default: the shipped mouth flow).",
+        "factorflow reenact --driver talk.mp4 --target person.jpg --out out.mp4 --report",
+    ),
+    "evaluate": (
+        "Metrics and baselines with bootstrap intervals on a synthetic test split.",
+        "factorflow evaluate --checkpoint runs/af --data data/synth64 --out runs/af/eval.json",
+    ),
+    "demo": (
+        "The main job on the built-in default: evaluate and reenact, one HTML page.",
+        "factorflow demo --out runs/demo",
+    ),
+    "checkpoint": (
+        "Verify a checkpoint, or record the SHA-256 of its files (--record).",
+        "factorflow checkpoint runs/af",
+    ),
+    "env": ("Versions of Python, torch, factorflow and optional extras.", "factorflow env"),
+    "app": (
+        "A local web app (offline): target face + driving clip in, reenacted video out.",
+        "factorflow app --port 7860",
+    ),
 }
+
+EPILOG = """start here:
+  make demo                     the main job on the built-in default -> runs/demo/index.html
+  factorflow reenact --driver talk.mp4 --target face.jpg --out out.mp4
+  factorflow COMMAND --help     each command's options and an example
+"""
 
 
 # What a collective says when another rank died.
@@ -154,7 +191,10 @@ def check_device(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="factorflow", description="Flow-based disentanglement for mouth reenactment."
+        prog="factorflow",
+        description="Flow-based disentanglement for mouth reenactment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -167,9 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, help_text in COMMANDS.items():
+    for name, (help_text, example) in COMMANDS.items():
         module = importlib.import_module(f"factorflow.cli.{name}")
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
         module.add_parser(p)
         p.set_defaults(_module=module)
     return parser

@@ -31,7 +31,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         default="cpu-small",
         help=f"preset ({', '.join(_presets())}; default cpu-small) or a YAML file",
     )
-    p.add_argument("--model", choices=sorted(MODELS), default=None)
+    p.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default=None,
+        help="any registered model (default: the config's model)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="total steps (at least 1)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--no-progress", action="store_true")
