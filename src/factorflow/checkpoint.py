@@ -38,6 +38,30 @@ from safetensors.torch import load_file, save_file
 import factorflow
 from factorflow.io import atomic_dir, atomic_write_text, tmp_name
 
+__all__ = [
+    "FORMAT",
+    "MODEL_FILE",
+    "OPTIMIZER_FILE",
+    "STEP_PREFIX",
+    "Checkpoint",
+    "CheckpointError",
+    "best_value",
+    "config_diff",
+    "latest",
+    "latest_intact",
+    "load",
+    "load_model_state",
+    "mark_best",
+    "problem",
+    "record",
+    "resolve",
+    "restore_optimizer",
+    "restore_rng",
+    "rng_state",
+    "save",
+    "step_dirs",
+]
+
 log = logging.getLogger(__name__)
 
 FORMAT = "factorflow-checkpoint/1"

@@ -21,6 +21,23 @@ import yaml
 from factorflow import registry
 from factorflow.flows.glow import GlowConfig
 
+__all__ = [
+    "AT_LEAST",
+    "DEVICE",
+    "Config",
+    "DataConfig",
+    "TrainConfig",
+    "from_dict",
+    "get_key",
+    "load_config",
+    "parse_overrides",
+    "preset_names",
+    "replace",
+    "save_config",
+    "to_dict",
+    "with_keys",
+]
+
 
 @dataclass(frozen=True)
 class DataConfig:

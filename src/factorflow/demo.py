@@ -27,6 +27,20 @@ from factorflow.io import OutputExistsError, atomic_dir, has_content
 from factorflow.models import load
 from factorflow.models.base import FlowModel
 
+__all__ = [
+    "ASSETS",
+    "OUTPUTS",
+    "SYNTH",
+    "TRAIN_OVERRIDES",
+    "DemoResult",
+    "check_out",
+    "demo_model",
+    "heldout_gif",
+    "run_demo",
+    "ship",
+    "synth_data",
+]
+
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"

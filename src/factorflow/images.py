@@ -12,6 +12,8 @@ from PIL import Image
 
 from factorflow.io import atomic_file
 
+__all__ = ["grid", "save_grid", "save_png", "to_hwc"]
+
 
 def to_hwc(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """uint8 [N,3,H,W] tensor or [N,H,W,3] array -> uint8 array [N,H,W,3]."""

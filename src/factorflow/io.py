@@ -25,6 +25,21 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "STORAGE_FULL",
+    "OutputExistsError",
+    "atomic_dir",
+    "atomic_file",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output",
+    "fsync_dir",
+    "has_content",
+    "sweep_stale",
+    "tmp_name",
+]
+
 log = logging.getLogger(__name__)
 
 # Image files every reader and loader accepts (lower-case suffixes).

@@ -16,6 +16,18 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "BATCH_KINDS",
+    "MODELS",
+    "PIPELINES",
+    "SECTIONS",
+    "ModelSpec",
+    "Stage1",
+    "register",
+    "section_classes",
+    "spec",
+]
+
 
 @dataclass(frozen=True)
 class Stage1:

@@ -11,6 +11,8 @@ from typing import Any
 from factorflow.engine.logger import read_metrics
 from factorflow.io import atomic_write_text
 
+__all__ = ["loss_curves", "markdown_to_html", "write_report"]
+
 
 def markdown_to_html(text: str) -> str:
     """The small Markdown subset `metrics.report.markdown` writes: headings, tables, lists."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+__all__ = ["torch_threads"]
+
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:

@@ -19,6 +19,8 @@ from factorflow.app.server import AppSettings
 from factorflow.app.sources import saved_config
 from factorflow.app.validate import InputError
 
+__all__ = ["MAX_PAIRS", "BenchmarkResult", "demo_data", "logged_progress", "run_benchmark"]
+
 MAX_PAIRS = 96
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["opening_plot"]
+
 
 def opening_plot(driver: np.ndarray, output: np.ndarray, fps: float, out: Path) -> Path:
     """Inner-lip opening (gap / mouth width) per frame of the driver [T] and the output [T]

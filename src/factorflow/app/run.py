@@ -22,6 +22,24 @@ from factorflow.app.server import AppSettings
 from factorflow.app.sources import ModelCache, model_spec
 from factorflow.app.validate import InputError
 
+__all__ = [
+    "DETAILS",
+    "FIGURES",
+    "FORMATS",
+    "MOTIONS",
+    "MOUTH_STAGES",
+    "STAGES",
+    "Progress",
+    "RunRequest",
+    "RunResult",
+    "figures_markdown",
+    "lip_sync",
+    "motion_overrides",
+    "new_output_dir",
+    "run_mouth_paste",
+    "run_reenactment",
+]
+
 # progress(fraction done in [0, 1], what is happening)
 Progress = Callable[[float, str], None]
 MOTIONS = ("r", "residual")

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+__all__ = ["OFFLINE_ENV", "AppSettings", "import_gradio", "launch", "launch_kwargs"]
+
 OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_OFFLINE": "1",

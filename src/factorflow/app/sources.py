@@ -14,6 +14,20 @@ from typing import Any
 from factorflow.config import Config
 from factorflow.models.base import FlowModel
 
+__all__ = [
+    "ASSETS",
+    "CLIPS",
+    "EXAMPLES",
+    "SHIPPED",
+    "Example",
+    "ModelCache",
+    "examples",
+    "model_choices",
+    "model_spec",
+    "packaged_file",
+    "saved_config",
+]
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED = {
     "mouthflow": "shipped: mouth flow for real faces (native resolution)",

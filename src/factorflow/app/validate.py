@@ -17,6 +17,16 @@ from factorflow.app.server import AppSettings
 from factorflow.data.video_io import DEFAULT_FPS
 from factorflow.io import IMAGE_EXTENSIONS
 
+__all__ = [
+    "InputError",
+    "check_frames",
+    "check_size",
+    "driver_clip",
+    "read_image",
+    "read_video",
+    "target_face",
+]
+
 
 class InputError(ValueError):
     """A problem with what the user gave: shown in the page as one line."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from factorflow.cli.main import CLIError, check_device
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine)")

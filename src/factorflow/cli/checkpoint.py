@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="a checkpoint folder (holding state.json) or a run")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from factorflow.cli.main import CLIError
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -6,6 +6,8 @@ import argparse
 import importlib.metadata as md
 import platform
 
+__all__ = ["CORE", "EXTRAS", "add_parser", "run"]
+
 EXTRAS = [
     "av",
     "mediapipe",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from factorflow.cli.main import CLIError, check_device
 
+__all__ = ["add_parser", "check_test_split", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="run folder or checkpoint folder")

@@ -22,6 +22,20 @@ import sys
 import threading
 from collections.abc import Iterator
 
+__all__ = [
+    "COMMANDS",
+    "EPILOG",
+    "LOST_PEER",
+    "NATIVE_NOISE",
+    "REAL_VIDEO_COMMANDS",
+    "CLIError",
+    "build_parser",
+    "check_device",
+    "describe",
+    "main",
+    "quiet_native_logs",
+]
+
 # name -> (one line of purpose, an example). The order is the order of `factorflow --help`.
 COMMANDS = {
     "synth": (

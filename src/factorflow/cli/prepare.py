@@ -12,6 +12,8 @@ import numpy as np
 
 from factorflow.data.readers import LAYOUTS
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="a video file or a folder of videos/clips")

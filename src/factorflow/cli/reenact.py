@@ -17,6 +17,8 @@ from pathlib import Path
 
 from factorflow.cli.main import CLIError, check_device
 
+__all__ = ["FRAME_NAME", "LENGTHS", "SHOWN", "add_parser", "check_out", "report_path", "run"]
+
 FRAME_NAME = re.compile(r"frame_\d{4,}\.png")
 LENGTHS = ("loop", "bounce", "cut")
 

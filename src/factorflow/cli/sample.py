@@ -9,6 +9,8 @@ from pathlib import Path
 
 from factorflow.cli.main import check_device
 
+__all__ = ["MODES", "add_parser", "run"]
+
 MODES = ("samples", "traverse", "word", "draw")
 
 

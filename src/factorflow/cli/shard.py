@@ -7,6 +7,8 @@ from pathlib import Path
 
 from factorflow.data.readers import LAYOUTS
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="corpus folder (any reader layout)")

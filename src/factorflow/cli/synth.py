@@ -8,6 +8,8 @@ from pathlib import Path
 
 from factorflow.data.synth import SynthMeta, contact_sheet, generate
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (must be empty or absent)")

@@ -8,6 +8,8 @@ from pathlib import Path
 from factorflow.cli.main import CLIError
 from factorflow.registry import MODELS
 
+__all__ = ["add_parser", "run"]
+
 
 def _presets() -> list[str]:
     # Listed without importing factorflow.config (torch): building the parser stays cheap.

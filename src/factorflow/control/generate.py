@@ -18,6 +18,19 @@ from torch import Tensor
 from factorflow.control.stats import ControlStats
 from factorflow.models.base import FlowModel, flatten_levels, unflatten_levels
 
+__all__ = [
+    "RENDERERS",
+    "SEQUENCES",
+    "draws",
+    "face_factor",
+    "mouth_change_ratio",
+    "render",
+    "step_values",
+    "sweep_frames",
+    "traverse",
+    "word_clip",
+]
+
 SEQUENCES = ("mean", "medoid")  # a word's motion: mean over its training clips, or their medoid
 RENDERERS = ("model", "flow")  # the model's render_mouth, or the stats' flow map through its Glow
 

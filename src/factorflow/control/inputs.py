@@ -12,6 +12,8 @@ from torch import Tensor
 from factorflow.control.stats import ControlStats, load_stats, save_stats, stats_from_data
 from factorflow.models.base import FlowModel
 
+__all__ = ["load_face", "load_frames", "resolve_stats"]
+
 log = logging.getLogger(__name__)
 
 

@@ -41,6 +41,19 @@ from torch import Tensor
 from factorflow.io import atomic_dir, atomic_write_text
 from factorflow.models.base import FlowModel, flatten_levels
 
+__all__ = [
+    "FORMAT",
+    "INFO",
+    "TENSORS",
+    "ControlStats",
+    "compute_stats",
+    "fit_flow_map",
+    "load_stats",
+    "principal_directions",
+    "save_stats",
+    "stats_from_data",
+]
+
 log = logging.getLogger(__name__)
 
 FORMAT = "factorflow-control-stats/1"

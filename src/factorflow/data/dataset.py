@@ -18,6 +18,8 @@ from torch.utils.data import Dataset
 from factorflow.data.readers import ClipRef, Reader
 from factorflow.data.video_io import UnreadableMediaError
 
+__all__ = ["ClipDataset", "FrameDataset", "fit_length", "resize_frames"]
+
 
 def fit_length(frames: np.ndarray, length: int) -> np.ndarray:
     """Pad (repeating the last frame) or centre-crop `frames` [N, ...] in time to [length, ...]."""

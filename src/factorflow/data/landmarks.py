@@ -21,6 +21,8 @@ import numpy as np
 
 from factorflow.data.readers.base import LANDMARKS_KEY, load_image
 
+__all__ = ["FRAME", "clip_frames", "save_npz", "write_landmarks"]
+
 FRAME = re.compile(r"(?P<clip>.+_\d{5})_(?P<t>\d+)\.png")
 
 

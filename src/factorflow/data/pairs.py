@@ -33,6 +33,8 @@ from factorflow.face.motion import Geometry
 from factorflow.face.render import MouthRenderer
 from factorflow.face.warp import polygon_mask
 
+__all__ = ["KEYS", "MAX_POSE_CHANGE", "ClipGeometry", "ClipSource", "PairDataset", "make_pair"]
+
 # Pairs only between frames whose head pose differs by less than this (mean rigid-point offset in
 # the canonical frame, inter-ocular distances).
 MAX_POSE_CHANGE = 0.03

@@ -61,6 +61,22 @@ from factorflow.data.dataset import ClipDataset, _as_size, fit_length, resize_fr
 from factorflow.data.readers.base import NPY_ERRORS
 from factorflow.io import OutputExistsError, atomic_dir, atomic_write_text, has_content, tmp_name
 
+__all__ = [
+    "CLIPS_PER_SHARD",
+    "FORMAT",
+    "INDEX",
+    "WINDOW_SHARDS",
+    "ShardClipDataset",
+    "ShardSampler",
+    "ShardWriter",
+    "convert",
+    "is_sharded",
+    "is_url",
+    "open_url",
+    "read_index",
+    "write_shards",
+]
+
 log = logging.getLogger(__name__)
 
 FORMAT = "factorflow-shards/1"

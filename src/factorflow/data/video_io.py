@@ -23,6 +23,22 @@ import numpy as np
 
 from factorflow.io import OutputExistsError, fsync_dir, has_content, sweep_stale, tmp_name
 
+__all__ = [
+    "DEFAULT_FPS",
+    "SHORT_TOLERANCE",
+    "VIDEO_EXTENSIONS",
+    "WRITE_FORMATS",
+    "X264_OPTIONS",
+    "UnreadableMediaError",
+    "VideoInfo",
+    "VideoSink",
+    "has_audio",
+    "iter_video",
+    "read_video",
+    "video_info",
+    "write_video",
+]
+
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")

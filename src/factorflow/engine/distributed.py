@@ -13,6 +13,17 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+__all__ = [
+    "DistInfo",
+    "all_true",
+    "barrier",
+    "broadcast_module",
+    "mean_scalars",
+    "pick_device",
+    "setup",
+    "teardown",
+]
+
 
 @dataclass(frozen=True)
 class DistInfo:

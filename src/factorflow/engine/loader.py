@@ -29,6 +29,16 @@ from factorflow.data.shards import ShardClipDataset, ShardSampler, is_sharded, r
 from factorflow.engine.distributed import DistInfo
 from factorflow.models.base import Batch
 
+__all__ = [
+    "StepLoader",
+    "clips_of",
+    "first_batch",
+    "open_split",
+    "speakers_of",
+    "val_batches",
+    "words_of",
+]
+
 
 def clips_of(dataset: Dataset) -> ClipDataset:
     if isinstance(dataset, FrameDataset):

@@ -11,6 +11,8 @@ import torch
 
 from factorflow.images import save_grid
 
+__all__ = ["RunLogger", "read_metrics"]
+
 log = logging.getLogger(__name__)
 
 

@@ -14,6 +14,8 @@ from factorflow.config import Config, get_key, replace, with_keys
 from factorflow.engine.trainer import TrainResult, check_batch_size, check_run_dir, train
 from factorflow.models import spec
 
+__all__ = ["run_training", "with_vocabulary"]
+
 log = logging.getLogger(__name__)
 
 

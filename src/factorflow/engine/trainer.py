@@ -34,6 +34,17 @@ from factorflow.engine.logger import RunLogger
 from factorflow.io import has_content
 from factorflow.models import BatchRandom, FlowModel, build_model, spec
 
+__all__ = [
+    "MEMORY_KEYS",
+    "TrainResult",
+    "Trainer",
+    "check_batch_size",
+    "check_resumable",
+    "check_run_dir",
+    "model_sections",
+    "train",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -29,6 +29,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = [
+    "MAX_SUPERSAMPLING",
+    "TEMPLATE",
+    "alignment_transforms",
+    "inverse",
+    "smooth_track",
+    "template_points",
+    "transform_points",
+    "umeyama",
+    "warp",
+]
+
 TEMPLATE = np.array(
     [[0.365, 0.420], [0.635, 0.420], [0.500, 0.545], [0.390, 0.700], [0.610, 0.700]]
 )

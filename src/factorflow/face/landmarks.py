@@ -24,6 +24,41 @@ import numpy as np
 
 from factorflow.face.align import transform_points, umeyama
 
+__all__ = [
+    "FACE_TOOL_SIDE",
+    "INNER_CONTOUR",
+    "INNER_LIPS",
+    "INNER_LIP_CONTOUR",
+    "INNER_LIP_LOWER",
+    "LEFT_EYE",
+    "MOUTH_CORNERS",
+    "MOUTH_MASK_SCALE",
+    "MOUTH_SHAPE_DIM",
+    "MOUTH_SHAPE_POINTS",
+    "NOSE_TIP",
+    "NUM_LANDMARKS",
+    "OUTER_LIPS",
+    "RIGHT_EYE",
+    "RIGID",
+    "SMALL_FRAME",
+    "FaceTracker",
+    "detect_landmarks",
+    "face_tool_scale",
+    "find_landmarks",
+    "five_points",
+    "found",
+    "inner_lip_opening",
+    "interocular",
+    "mouth_centre",
+    "mouth_mask",
+    "mouth_shape",
+    "neutral_shape",
+    "normalise",
+    "to_canonical",
+    "track_landmarks",
+    "upscale",
+]
+
 NUM_LANDMARKS = 478
 # Eye corners, not irises: the eye centre then ignores gaze. "Left" is image-left (the subject's
 # right), matching the usual five-point order.

@@ -24,6 +24,17 @@ from factorflow.face.landmarks import (
     normalise,
 )
 
+__all__ = [
+    "REST_OPEN",
+    "SMOOTH_FRAMES",
+    "Geometry",
+    "Motion",
+    "cap_opening",
+    "close_rest",
+    "driver_motion",
+    "mouth_width",
+]
+
 SMOOTH_FRAMES = 0.7  # Gaussian sigma of the motion in time (frames): landmark jitter only
 REST_OPEN = 0.05  # rest opening (gap / width) above the driver's at which the target is closed
 

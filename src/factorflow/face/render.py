@@ -30,6 +30,20 @@ from factorflow.face.warp import (
     polygon_mask,
 )
 
+__all__ = [
+    "CROP_DOWN_IOD",
+    "CROP_SIDE_IOD",
+    "FEATHER",
+    "GRID_SIGMA",
+    "MIN_INTERIOR",
+    "SHARPEN",
+    "MouthRenderer",
+    "Painter",
+    "Rendered",
+    "shift_inverse",
+    "without_grid",
+]
+
 # painter(own crops, own inner masks, warped crops, new inner masks) -> crops: batches [B,S,S,...]
 Painter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 CROP_SIDE_IOD = 1.3  # crop side in inter-ocular distances

@@ -21,6 +21,18 @@ from factorflow.face.landmarks import (
     RIGHT_EYE,
 )
 
+__all__ = [
+    "FADE",
+    "REGION_AXES",
+    "Region",
+    "crop_matrix",
+    "face_axes",
+    "mesh_triangles",
+    "mouth_region",
+    "piecewise_warp",
+    "polygon_mask",
+]
+
 # Ellipse about the mouth centre, in inter-ocular distances: half-width, up, down.
 REGION_AXES = (0.66, 0.34, 0.85)
 FADE = 0.6  # motion fades from full at radius 1 - FADE to zero at radius 1

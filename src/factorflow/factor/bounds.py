@@ -19,6 +19,16 @@ import math
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "METHODS",
+    "GaussianQ",
+    "SeparableCritic",
+    "club",
+    "gaussian_log_likelihood",
+    "infonce",
+    "nwj",
+]
+
 METHODS = ("infonce", "nwj", "club")
 
 

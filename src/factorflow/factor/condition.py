@@ -23,6 +23,8 @@ from torch.nn import functional as F
 from factorflow.face.landmarks import MOUTH_SHAPE_DIM
 from factorflow.factor.config import MIConfig
 
+__all__ = ["ConditionNet", "LandmarkCondition", "make_condition", "mouth_mask"]
+
 
 def mouth_mask(
     size: int, box: tuple[float, float, float, float], feather: float, dtype=torch.float32

@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 from factorflow.factor.encoders import ENCODERS
 
+__all__ = [
+    "CONDITIONS",
+    "FINE_LATENTS",
+    "MI_PRIOR_CONDS",
+    "MOTIONS",
+    "MOUTH_REGIONS",
+    "SEQUENCE_MODELS",
+    "AFConfig",
+    "MCConfig",
+    "MIConfig",
+    "MouthFlowConfig",
+]
+
 SEQUENCE_MODELS = ("bigru", "tcn")
 MOTIONS = ("r", "residual")
 

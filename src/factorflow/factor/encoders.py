@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+__all__ = ["ENCODERS", "AttentionEncoder", "ConvEncoder", "LinearEncoder", "build_encoders"]
+
 
 class LinearEncoder(nn.Module):
     """The thesis encoder: one linear map over the spatial grid, shared across channels."""

@@ -12,6 +12,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+__all__ = [
+    "derangement",
+    "random_pair_reconstruction",
+    "sequence_classification",
+    "source_structure",
+    "target_structure",
+]
+
 
 def _mse(a: Tensor, b: Tensor) -> Tensor:
     """Mean squared error per leading index: [B,...] x [B,...] -> [B]."""

@@ -21,6 +21,16 @@ from factorflow.flows import Glow, GlowConfig
 from factorflow.flows.glow import GlowEncoding
 from factorflow.flows.likelihood import bits_per_dim
 
+__all__ = [
+    "GRID",
+    "ConditionPosterior",
+    "LatentCritic",
+    "MIObjective",
+    "pooled",
+    "pooled_size",
+    "standardised_view",
+]
+
 GRID = 4  # the bounds see every latent or condition level pooled to at most GRID x GRID cells
 
 

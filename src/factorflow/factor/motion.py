@@ -12,6 +12,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+__all__ = [
+    "match_weights",
+    "relative_error",
+    "speaker_classification",
+    "speaker_confusion",
+    "word_classification",
+]
+
 
 def speaker_confusion(logits: Tensor) -> Tensor:
     """Cross-entropy of a speaker classifier's prediction to the uniform distribution, minus its

@@ -6,6 +6,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+__all__ = ["FrameFeatures", "SequenceClassifier"]
+
 
 class FrameFeatures(nn.Module):
     """Per-frame features of the relevant latents r_{1..L,t}: a conv per level (signed latents

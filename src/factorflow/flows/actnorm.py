@@ -9,6 +9,8 @@ from torch import Tensor, nn
 
 from factorflow.flows.base import Bijection
 
+__all__ = ["ActNorm"]
+
 
 class ActNorm(Bijection):
     """Per-channel affine map ``y = x * exp(log_scale) + bias`` on ``[B, C, H, W]`` inputs.

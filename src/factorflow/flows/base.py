@@ -27,6 +27,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+__all__ = ["Bijection", "FlowSequence", "zero_logdet"]
+
 
 class Bijection(nn.Module):
     """Base class of an invertible layer; see the module docstring for the contract."""

@@ -8,6 +8,8 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from factorflow.flows.base import Bijection
 
+__all__ = ["AdditiveCoupling", "AffineCoupling", "coupling_net", "zero_conv3x3"]
+
 
 def zero_conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     """3x3 'same' convolution with zero weight and bias, so a flow starts as the identity."""

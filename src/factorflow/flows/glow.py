@@ -23,6 +23,8 @@ from factorflow.flows.prior import GaussianPrior, gaussian_log_prob, gaussian_sa
 from factorflow.flows.recompute import recompute
 from factorflow.flows.squeeze import Squeeze
 
+__all__ = ["Glow", "GlowConfig", "GlowEncoding"]
+
 _COUPLINGS = {"additive": AdditiveCoupling, "affine": AffineCoupling}
 _CONVS = {"lu": InvConv1x1LU, "plain": InvConv1x1}
 _PRIOR_CONDS = ("kept", "cond", "kept+cond")

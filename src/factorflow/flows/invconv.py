@@ -7,6 +7,8 @@ from torch import Tensor, nn
 
 from factorflow.flows.base import Bijection
 
+__all__ = ["InvConv1x1", "InvConv1x1LU"]
+
 
 def _random_rotation(num_channels: int) -> Tensor:
     q, _ = torch.linalg.qr(torch.randn(num_channels, num_channels, dtype=torch.float64))

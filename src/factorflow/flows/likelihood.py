@@ -16,6 +16,15 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+__all__ = [
+    "UniformSource",
+    "bits_per_dim",
+    "check_finite",
+    "dequantize",
+    "postprocess",
+    "preprocess",
+]
+
 
 class UniformSource(Protocol):
     """Draws U(0,1) noise of a shape (e.g. `factorflow.models.BatchRandom`)."""

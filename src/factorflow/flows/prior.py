@@ -9,6 +9,8 @@ from torch import Tensor, nn
 
 from factorflow.flows.coupling import zero_conv3x3
 
+__all__ = ["GaussianPrior", "gaussian_log_prob", "gaussian_sample"]
+
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 

@@ -20,6 +20,8 @@ from torch import Tensor
 
 from factorflow.flows.base import Bijection, FlowSequence
 
+__all__ = ["recompute"]
+
 
 def _atoms(layer: Bijection) -> list[Bijection]:
     """The layers of nested `FlowSequence`s, in forward order."""

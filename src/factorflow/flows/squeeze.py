@@ -6,6 +6,8 @@ from torch import Tensor
 
 from factorflow.flows.base import Bijection, zero_logdet
 
+__all__ = ["Squeeze", "squeeze2x2", "unsqueeze2x2"]
+
 
 def squeeze2x2(x: Tensor) -> Tensor:
     """[B, C, H, W] -> [B, 4C, H/2, W/2]; output channel ``4c + 2i + j`` is pixel ``(i, j)`` of

@@ -33,6 +33,15 @@ from torch import Tensor
 from factorflow.models.glow import GlowModel
 from factorflow.reenact.poisson import poisson_blend
 
+__all__ = [
+    "BASELINES",
+    "CopyTarget",
+    "GlowAttribute",
+    "GlowResidual",
+    "PixelPaste",
+    "target_frames",
+]
+
 BASELINES = ("copy-target", "pixel-paste", "glow-swap", "glow-attribute", "glow-residual")
 
 

@@ -19,6 +19,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+__all__ = [
+    "DRAWS",
+    "LEVEL",
+    "PairCorrelation",
+    "PairMeans",
+    "Statistic",
+    "interval",
+    "paired_difference",
+    "percentile_interval",
+    "resample_counts",
+]
+
 DRAWS = 2000
 LEVEL = 0.95
 

@@ -19,6 +19,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+__all__ = [
+    "CROP_SIZE",
+    "MOUTH_BOX",
+    "RIDGE_ALPHAS",
+    "FrameEncoder",
+    "LinearProbe",
+    "MouthRegressor",
+    "WordClassifier",
+    "all_crops",
+    "fit_linear_probe",
+    "mouth_crops",
+    "pearson",
+    "ridge_r2",
+    "train_mouth_regressor",
+    "train_word_classifier",
+]
+
 MOUTH_BOX = (0.42, 0.86, 0.22, 0.78)
 """(top, bottom, left, right) of the mouth crop, fractions of the frame side. On the synthetic
 faces the mouth mask spans rows 0.48-0.79 and columns 0.30-0.69 over all poses."""

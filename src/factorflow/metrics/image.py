@@ -21,6 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = [
+    "SSIM_SIGMA",
+    "SSIM_WINDOW",
+    "psnr",
+    "psnr_from_error",
+    "region_scores",
+    "squared_error",
+    "ssim",
+    "ssim_map",
+]
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 _C1 = 0.01**2

@@ -20,6 +20,8 @@ from factorflow.factor.bounds import (
     nwj,
 )
 
+__all__ = ["estimate_mi"]
+
 
 def _as_matrix(values: Tensor | np.ndarray, name: str) -> Tensor:
     t = torch.as_tensor(np.asarray(values) if isinstance(values, np.ndarray) else values)

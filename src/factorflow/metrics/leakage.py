@@ -32,6 +32,18 @@ from factorflow.metrics.classifiers import fit_linear_probe, ridge_r2
 from factorflow.metrics.information import estimate_mi
 from factorflow.models.base import FlowModel
 
+__all__ = [
+    "MI_STEPS",
+    "POOL",
+    "factor_parts",
+    "features",
+    "information",
+    "leakage",
+    "pooled",
+    "probe_parts",
+    "split_clips",
+]
+
 POOL = 4
 MI_STEPS = 500  # Adam steps of each InfoNCE critic in `information`
 

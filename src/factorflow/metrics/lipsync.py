@@ -29,6 +29,16 @@ from factorflow.face.landmarks import (
     mouth_mask,
 )
 
+__all__ = [
+    "LipSyncMeter",
+    "identity_points",
+    "lip_sync_metrics",
+    "mouth_box",
+    "pearson",
+    "sharpness",
+    "spread",
+]
+
 
 @functools.cache
 def identity_points() -> np.ndarray:

@@ -30,6 +30,8 @@ from factorflow.models.base import (
 from factorflow.models.glow import GlowModel
 from factorflow.models.stage2 import OnStageOneFlow
 
+__all__ = ["AFModel"]
+
 
 class AFModel(OnStageOneFlow, FlowModel):
     name = "af"

@@ -40,6 +40,8 @@ from factorflow.flows import likelihood
 from factorflow.flows.likelihood import dequantize, postprocess
 from factorflow.registry import spec
 
+__all__ = ["Batch", "BatchRandom", "FlowModel", "flatten_levels", "unflatten_levels"]
+
 Batch = dict[str, Tensor]
 
 

@@ -14,6 +14,8 @@ from factorflow.flows import Glow
 from factorflow.flows.likelihood import bits_per_dim, dequantize, postprocess
 from factorflow.models.base import Batch, BatchRandom, FlowModel
 
+__all__ = ["GlowModel"]
+
 
 class GlowModel(FlowModel):
     name = "glow"

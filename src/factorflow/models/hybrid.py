@@ -32,6 +32,8 @@ from factorflow.models.mi import (
     mi_flow_config,
 )
 
+__all__ = ["HybridModel", "ZeroEncoder"]
+
 
 class ZeroEncoder(nn.Module):
     """r = 0 for any latent: the level is all structure (s = z)."""

@@ -19,6 +19,8 @@ from factorflow.config import Config, from_dict, get_key, parse_overrides, repla
 from factorflow.models.base import FlowModel
 from factorflow.registry import SECTIONS, spec
 
+__all__ = ["build_model", "filled_keys", "load", "model_class", "with_use_time_overrides"]
+
 log = logging.getLogger(__name__)
 
 

@@ -50,6 +50,15 @@ from factorflow.models.base import (
     unflatten_levels,
 )
 
+__all__ = [
+    "Conditioned",
+    "MIModel",
+    "Motion",
+    "conditional_bits_per_dim",
+    "encode_conditioned",
+    "mi_flow_config",
+]
+
 
 def mi_flow_config(config: Config) -> GlowConfig:
     """The run's Glow with the MI-flow's condition: conditional split priors, a free top prior."""

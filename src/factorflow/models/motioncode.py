@@ -41,6 +41,15 @@ from factorflow.flows.likelihood import dequantize, postprocess
 from factorflow.models.base import Batch, BatchRandom, FlowModel
 from factorflow.models.stage2 import OnStageOneFlow
 
+__all__ = [
+    "CropDecoder",
+    "MotionCodeModel",
+    "MouthEncoder",
+    "SpeakerAdversary",
+    "TargetBank",
+    "box_pixels",
+]
+
 
 def box_pixels(size: int, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) fractions of the side -> pixel bounds of at least 4x4 pixels."""

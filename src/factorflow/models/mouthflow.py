@@ -38,6 +38,21 @@ from factorflow.flows import Glow
 from factorflow.flows.likelihood import bits_per_dim, check_finite
 from factorflow.models.base import Batch, BatchRandom, FlowModel
 
+__all__ = [
+    "IMAGES",
+    "INTERIOR",
+    "MASKS",
+    "SPREAD",
+    "CondNet",
+    "FaceClip",
+    "MouthFlowModel",
+    "augment",
+    "blank",
+    "crop_stats",
+    "denormalise",
+    "normalise",
+]
+
 INTERIOR = -0.45  # the (normalised) value that fills the new mouth interior of the warped crop
 SPREAD = 0.15  # a normalised crop: per-channel mean 0, standard deviation SPREAD
 IMAGES = ("own", "warped", "target")

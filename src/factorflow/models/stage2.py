@@ -11,6 +11,8 @@ from factorflow.flows.likelihood import dequantize
 from factorflow.models.base import Batch
 from factorflow.models.glow import GlowModel
 
+__all__ = ["OnStageOneFlow", "load_flow_weights"]
+
 
 def load_flow_weights(flow: torch.nn.Module, path: str, prefix: str = "flow.") -> None:
     """Copy a trained flow's weights out of a checkpoint (run folder or step folder)."""

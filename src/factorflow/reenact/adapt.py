@@ -12,6 +12,8 @@ from torch.utils.data import default_collate
 
 from factorflow.models.base import BatchRandom, FlowModel
 
+__all__ = ["adapt"]
+
 log = logging.getLogger(__name__)
 
 

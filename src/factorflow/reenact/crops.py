@@ -8,6 +8,8 @@ from factorflow.images import to_hwc
 from factorflow.models.base import FlowModel
 from factorflow.reenact.media import side_by_side, to_model_frames
 
+__all__ = ["reenact_crops"]
+
 
 def reenact_crops(
     model: FlowModel,

@@ -21,6 +21,15 @@ from factorflow.face.align import transform_points, warp
 from factorflow.metrics.realism.crops import CROP_SIZE, crop_transform
 from factorflow.metrics.realism.identity import SAME_PERSON
 
+__all__ = [
+    "FACE_MARGIN",
+    "IDENTITY_SAMPLES",
+    "TWO_SAMPLE_NOTE",
+    "RealismRecorder",
+    "face_crop",
+    "mouth_crop",
+]
+
 IDENTITY_SAMPLES = 12
 FACE_MARGIN = 0.25  # of the landmark box, each side, in the identity judge's face crops
 TWO_SAMPLE_NOTE = (

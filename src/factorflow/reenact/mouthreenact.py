@@ -25,6 +25,16 @@ from factorflow.face.render import MouthRenderer, Painter
 from factorflow.reenact import streaming
 from factorflow.reenact.judges import RealismRecorder
 
+__all__ = [
+    "SHIPPED",
+    "Summary",
+    "adapted_painter",
+    "count_faces",
+    "load_mouth_model",
+    "no_face",
+    "reenact_mouth",
+]
+
 log = logging.getLogger(__name__)
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "mouthflow"

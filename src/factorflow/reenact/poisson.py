@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["poisson_blend", "seamless_clone"]
+
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 

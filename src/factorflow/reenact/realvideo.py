@@ -27,6 +27,8 @@ from factorflow.face.landmarks import detect_landmarks, mouth_mask
 from factorflow.models.base import FlowModel
 from factorflow.reenact.poisson import seamless_clone
 
+__all__ = ["RealReenactment", "crops", "packaged_clip", "reenact_video", "smooth_time", "track"]
+
 log = logging.getLogger(__name__)
 
 

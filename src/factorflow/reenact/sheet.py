@@ -9,6 +9,8 @@ import numpy as np
 from factorflow.face.align import warp
 from factorflow.face.warp import crop_matrix, face_axes
 
+__all__ = ["SIDE_IOD", "contact_sheet", "mouth_crop"]
+
 SIDE_IOD = 1.3
 
 

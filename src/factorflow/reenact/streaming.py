@@ -23,6 +23,21 @@ from factorflow.data.video_io import (
 )
 from factorflow.io import IMAGE_EXTENSIONS, sweep_stale, tmp_name
 
+__all__ = [
+    "VIDEO_INPUTS",
+    "FrameSink",
+    "check_input",
+    "fps_of",
+    "frame_files",
+    "frames",
+    "is_frames",
+    "is_still",
+    "open_sink",
+    "read_still",
+    "scheduled",
+    "target_schedule",
+]
+
 VIDEO_INPUTS = (*VIDEO_EXTENSIONS, ".gif")  # an animated GIF is read as a video
 
 

@@ -32,6 +32,8 @@ from factorflow.data.prepare.planning import PrepareJob, Settings, make_settings
 from factorflow.data.prepare.reports import PrepareSummary, VideoReport, write_meta
 from factorflow.io import STORAGE_FULL, OutputExistsError, atomic_dir, has_content
 
+__all__ = ["MANIFEST", "prepare_parallel"]
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"

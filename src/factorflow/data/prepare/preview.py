@@ -13,6 +13,8 @@ from factorflow.data.video_io import UnreadableMediaError
 from factorflow.face.align import template_points
 from factorflow.face.landmarks import five_points
 
+__all__ = ["CROP_ZOOM", "contact_sheet"]
+
 CROP_ZOOM = 2
 
 

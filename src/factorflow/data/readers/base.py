@@ -16,6 +16,19 @@ import numpy as np
 
 from factorflow.data.video_io import UnreadableMediaError, read_video, video_info
 
+__all__ = [
+    "LANDMARKS_KEY",
+    "NPY_ERRORS",
+    "Clip",
+    "ClipRef",
+    "Reader",
+    "image_size",
+    "landmarks_file",
+    "load_image",
+    "opened_image",
+    "rgb8",
+]
+
 # What numpy raises on a damaged .npy/.npz (it parses a header as Python: a SyntaxError).
 NPY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
 

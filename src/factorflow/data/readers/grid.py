@@ -16,6 +16,18 @@ from pathlib import Path
 
 from factorflow.data.readers.base import ClipRef, Reader
 
+__all__ = [
+    "GRID_VIDEO_EXTENSIONS",
+    "SILENCE",
+    "SPEAKER_DIR",
+    "UNITS_PER_FRAME",
+    "AlignedWord",
+    "GridReader",
+    "find_align",
+    "read_align",
+    "speaker_dirs",
+]
+
 logger = logging.getLogger(__name__)
 
 GRID_VIDEO_EXTENSIONS = (".mpg", ".mpeg", ".mp4")

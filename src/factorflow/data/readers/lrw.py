@@ -20,6 +20,8 @@ from pathlib import Path
 from factorflow.data.readers.base import ClipRef, Reader
 from factorflow.io import IMAGE_EXTENSIONS
 
+__all__ = ["CLIP_LABELS", "SPLITS", "LRWFramesReader", "LRWVideoReader", "has_frame_clips"]
+
 SPLITS = ("train", "val", "test")
 CLIP_LABELS = ("split", "word", "speaker")  # a meta.json clip's string fields
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from factorflow.data.readers.base import ClipRef, Reader
 from factorflow.data.video_io import VIDEO_EXTENSIONS
 
+__all__ = ["VideoFolderReader", "find_videos", "is_video"]
+
 
 def is_video(path: Path) -> bool:
     """Whether `path` has one of the video extensions factorflow reads."""

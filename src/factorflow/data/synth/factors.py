@@ -14,6 +14,19 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "HAIR_STYLES",
+    "MOUTH_FACTORS",
+    "MOUTH_RANGES",
+    "MOUTH_TO_IOD",
+    "Identity",
+    "Lighting",
+    "Pose",
+    "sample_identity",
+    "sample_lighting",
+    "sample_pose",
+]
+
 MOUTH_FACTORS = ("opening", "width", "rounding", "teeth", "smile")
 """Per-frame mouth state, relative to the speaker's own neutral mouth:
 opening: inner-lip gap / mouth width (0 closed, ~0.35 in speech, 0.8 wide open);

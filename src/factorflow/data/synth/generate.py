@@ -35,6 +35,16 @@ from factorflow.data.synth.render import check_size, render_clip
 from factorflow.data.synth.words import VOCABULARY, sample_style, word_trajectory
 from factorflow.io import OutputExistsError, atomic_dir, has_content
 
+__all__ = [
+    "MAX_FRAMES",
+    "check_disk",
+    "check_frames",
+    "default_test_speakers",
+    "generate",
+    "plan",
+    "save_masks",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -17,6 +17,18 @@ from factorflow.data.synth.factors import MOUTH_FACTORS, Identity, Lighting, Pos
 from factorflow.data.synth.render import render_clip
 from factorflow.data.synth.words import SpeakingStyle
 
+__all__ = [
+    "FORMAT",
+    "FPS",
+    "MASK_LAYOUT",
+    "SPLITS",
+    "ClipMeta",
+    "SpeakerMeta",
+    "SynthMeta",
+    "frame_path",
+    "mask_path",
+]
+
 FORMAT = "factorflow-synth/1"
 FPS = 25
 SPLITS = ("train", "val", "test")

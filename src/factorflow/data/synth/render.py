@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from factorflow.data.synth.factors import MOUTH_RANGES, MOUTH_TO_IOD, Identity, Lighting, Pose
 
+__all__ = ["SUPERSAMPLE", "FaceRenderer", "check_size", "render_clip", "render_frame"]
+
 SUPERSAMPLE = 4
 _MOUTH_POINTS = 25  # samples per lip curve, corner to corner
 _INTERIOR = np.array([52.0, 18.0, 24.0])

@@ -10,6 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 from factorflow.data.synth.meta import ClipMeta, SynthMeta
 from factorflow.data.synth.render import render_frame
 
+__all__ = ["contact_sheet"]
+
 _WHITE = (255, 255, 255)
 
 

@@ -16,6 +16,16 @@ import numpy as np
 
 from factorflow.data.synth.factors import MOUTH_RANGES
 
+__all__ = [
+    "NEUTRAL",
+    "VISEMES",
+    "VOCABULARY",
+    "SpeakingStyle",
+    "sample_style",
+    "visemes",
+    "word_trajectory",
+]
+
 VOCABULARY = (
     "ABOUT",
     "PEOPLE",

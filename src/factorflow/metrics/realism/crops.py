@@ -14,6 +14,16 @@ from factorflow.face.landmarks import found, inner_lip_opening
 from factorflow.face.render import CROP_DOWN_IOD, CROP_SIDE_IOD
 from factorflow.face.warp import crop_matrix, face_axes
 
+__all__ = [
+    "CROP_SIZE",
+    "check_inputs",
+    "crop_landmarks",
+    "crop_transform",
+    "grey",
+    "mouth_crops",
+    "opening",
+]
+
 CROP_SIZE = 64
 
 

@@ -21,6 +21,8 @@ import numpy as np
 
 from factorflow.metrics.realism.crops import CROP_SIZE, grey, mouth_crops, opening
 
+__all__ = ["BAND", "PEAK_RADIUS", "crop_grid_energy", "grid_energy", "grid_ratio"]
+
 PEAK_RADIUS = 2  # bins about each Nyquist point (and across the reference line)
 BAND = (0.3, 0.44)  # cycles per pixel: the reference, on the same line towards 0
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from factorflow.face.landmarks import found
 
+__all__ = ["MISSING", "SAME_PERSON", "embed", "identity_distance", "missing"]
+
 SAME_PERSON = 0.6
 MISSING = (
     "identity judge skipped: dlib or its face models are not installed "

@@ -22,6 +22,22 @@ from factorflow.face.landmarks import INNER_CONTOUR, MOUTH_CORNERS, OUTER_LIPS
 from factorflow.face.warp import polygon_mask
 from factorflow.metrics.realism.crops import CROP_SIZE, crop_landmarks, mouth_crops, opening
 
+__all__ = [
+    "DARK",
+    "KEPT",
+    "L_WEIGHT",
+    "OPEN",
+    "RING_SCALE",
+    "contrast",
+    "frame_colours",
+    "lab",
+    "lip_figures",
+    "lip_pixels",
+    "lip_preservation",
+    "references",
+    "regions",
+]
+
 RING_SCALE = 1.5
 L_WEIGHT = 0.5
 DARK = np.array([15.0, 8.0, 4.0])  # CIELAB of a mouth interior in shadow

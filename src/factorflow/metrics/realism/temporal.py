@@ -18,6 +18,8 @@ from factorflow.face.landmarks import MOUTH_CORNERS, OUTER_LIPS
 from factorflow.face.warp import polygon_mask
 from factorflow.metrics.realism.crops import CROP_SIZE, crop_landmarks, grey, mouth_crops, opening
 
+__all__ = ["REGION_SCALE", "gradient", "mouth_change", "region", "temporal_stability"]
+
 REGION_SCALE = 1.6
 
 

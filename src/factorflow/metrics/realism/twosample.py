@@ -26,6 +26,22 @@ from factorflow.metrics.realism.crops import CROP_SIZE, grey, mouth_crops
 from factorflow.metrics.realism.grid import crop_grid_energy
 from factorflow.metrics.realism.lips import lab
 
+__all__ = [
+    "L2",
+    "SPECTRUM_BANDS",
+    "Clip",
+    "balanced_accuracy",
+    "clip_crops",
+    "crop_features",
+    "fit_logistic",
+    "held_out_predictions",
+    "jittered",
+    "radial_spectrum",
+    "relative_to_real",
+    "two_sample_crops",
+    "two_sample_test",
+]
+
 SPECTRUM_BANDS = 8
 L2 = 1e-2
 
