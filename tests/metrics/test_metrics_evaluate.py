@@ -17,7 +17,7 @@ from factorflow.flows.likelihood import dequantize
 from factorflow.metrics import bootstrap
 from factorflow.metrics.clips import default_pairs, load_clips, make_pairs
 from factorflow.metrics.judges import train_judges
-from factorflow.metrics.scoring import CI, IMAGE_METRICS, PSNR_CAP, score
+from factorflow.metrics.scoring import CI, IMAGE_METRICS, PSNR_CAP, pair_statistics, summarize
 from factorflow.models import build_model
 
 FAST = {"judge_steps": 100, "word_steps": 200, "likelihood_frames": 32, "attribute_clips": 16}
@@ -75,7 +75,7 @@ def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
     meta = SynthMeta.load(tiny)
     test = load_clips(meta, "test")
     judges = train_judges(test, test, len(meta.words), steps=5, word_steps=5, seed=0)
-    scores = score(
+    stats = pair_statistics(
         test.frames[:2],
         test.frames[:2],
         test.masks[:2],
@@ -83,19 +83,12 @@ def test_ground_truth_scores_perfectly(tiny: Path, model_and_config):
         test.mouth[:2, :, 0],
         judges,
     )
+    scores = summarize(stats, judges)
     assert scores["psnr"] == scores["psnr_mask"] == scores["psnr_outside"] == PSNR_CAP
     assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_mask"] == pytest.approx(1.0)
     # identical frames on every pair: every image interval has zero width
     counts = bootstrap.resample_counts(2, 50)
-    scored = score(
-        test.frames[:2],
-        test.frames[:2],
-        test.masks[:2],
-        test.words[:2],
-        test.mouth[:2, :, 0],
-        judges,
-        counts,
-    )
+    scored = summarize(stats, judges, counts)
     assert scored["psnr_mask_ci95"] == [PSNR_CAP, PSNR_CAP]
     assert scored["ssim_mask_ci95"] == pytest.approx([1.0, 1.0])
 

@@ -24,7 +24,6 @@ __all__ = [
     "VERSUS",
     "judged_statistics",
     "pair_statistics",
-    "score",
     "score_methods",
     "summarize",
 ]
@@ -95,20 +94,6 @@ def summarize(
         for key, (name, scale) in scaled.items():
             out[f"{key}{CI}"] = list(bootstrap.interval(stats[name], counts, scale))
     return out
-
-
-def score(
-    outputs: Tensor,
-    truth: Tensor,
-    truth_masks: Tensor,
-    driver_words: Tensor,
-    driver_opening: Tensor,
-    judges: Judges,
-    counts: Tensor | None = None,
-) -> dict[str, Any]:
-    """Scores of P reenacted clips (see `pair_statistics`), with intervals given `counts`."""
-    stats = pair_statistics(outputs, truth, truth_masks, driver_words, driver_opening, judges)
-    return summarize(stats, judges, counts)
 
 
 def score_methods(

@@ -73,10 +73,12 @@ def write_clips(
     report: VideoReport,
     settings: Settings,
 ) -> None:
-    """Pass two: warp and save the frames of every planned clip, then each clip's npz. On any
-    failure what was written of these clips is removed and the error raised."""
+    """Pass two: warp and save the frames of every planned clip, then each clip's npz (and the
+    report's mouth jitter). On any failure what was written of these clips is removed and the
+    error raised."""
     try:
-        _write(job, clips, landmarks, matrices, bridged, report, settings)
+        _write_frames(job, clips, matrices, settings.size)
+        _write_arrays(clips, landmarks, matrices, bridged, report, settings.size)
     except BaseException:
         # A half-written clip would still be indexed by listing files: remove what was written.
         for word_dir, name, _, _ in clips:
@@ -86,15 +88,8 @@ def write_clips(
         raise
 
 
-def _write(
-    job: PrepareJob,
-    clips: list[ClipPlace],
-    landmarks: np.ndarray,
-    matrices: np.ndarray,
-    bridged: np.ndarray,
-    report: VideoReport,
-    settings: Settings,
-) -> None:
+def _write_frames(job: PrepareJob, clips: list[ClipPlace], matrices: np.ndarray, size: int) -> None:
+    """One read of the source: each frame a clip holds, warped to its crop and saved."""
     owners: dict[int, list[tuple[Path, str]]] = defaultdict(list)
     for word_dir, name, start, stop in clips:
         word_dir.mkdir(parents=True, exist_ok=True)
@@ -105,10 +100,20 @@ def _write(
         if t >= last:
             break
         if t in owners:
-            crop = warp(frame, matrices[t], settings.size)
+            crop = warp(frame, matrices[t], size)
             for word_dir, file_name in owners[t]:
                 save_png(crop, word_dir / file_name)
 
+
+def _write_arrays(
+    clips: list[ClipPlace],
+    landmarks: np.ndarray,
+    matrices: np.ndarray,
+    bridged: np.ndarray,
+    report: VideoReport,
+    size: int,
+) -> None:
+    """Each clip's npz (landmarks, transforms, provenance); the report's mouth jitter."""
     centres = []
     for word_dir, name, start, stop in clips:
         span = slice(start, stop)
@@ -123,7 +128,7 @@ def _write(
             "source": np.array(report.source),
             "fps": np.array(report.fps),
             "frame_size": np.array(report.frame_size),
-            "size": np.array(settings.size),
+            "size": np.array(size),
         }
         # inside the dataset's staging folder, which appears whole (atomic_dir) or not at all
         np.savez_compressed(word_dir / f"{name}.npz", **arrays)
