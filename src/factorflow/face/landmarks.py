@@ -134,6 +134,18 @@ class FaceTracker:
         self.close()
 
 
+def most_faces(frames: Iterable[np.ndarray]) -> int:
+    """The most faces MediaPipe finds in one of `frames` (each detected afresh, up to 8)."""
+    import mediapipe as mp
+
+    most = 0
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=8) as mesh:
+        for frame in frames:
+            faces = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks or []
+            most = max(most, len(faces))
+    return most
+
+
 def track_landmarks(
     frames: Iterable[np.ndarray], static: bool = False, face: int = 0
 ) -> tuple[np.ndarray, tuple[int, int]]:

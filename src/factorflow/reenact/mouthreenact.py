@@ -275,15 +275,10 @@ def no_face(path: Path, what: str, checked: int, face: int, option: str) -> str:
 
 
 def count_faces(path: Path, frames: int = 10) -> int:
-    """The most faces MediaPipe finds in one of the first `frames` frames of `path`."""
-    import mediapipe as mp
+    """The most faces found in one of the first `frames` frames of `path`."""
+    from factorflow.face.landmarks import most_faces
 
-    most = 0
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=8) as mesh:
-        for frame in streaming.frames(path, frames):
-            found_faces = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks or []
-            most = max(most, len(found_faces))
-    return most
+    return most_faces(streaming.frames(path, frames))
 
 
 def _most_open(opening: np.ndarray, count: int, spacing: int = 5) -> set[int]:
