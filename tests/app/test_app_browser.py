@@ -57,7 +57,8 @@ def _free_port() -> int:
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on a free port of 127.0.0.1; while it runs, any connection this process opens
     to another address is refused and recorded (no analytics, version check or hub call)."""
-    from factorflow.app.server import AppSettings, launch
+    from factorflow.app.server import launch
+    from factorflow.app.settings import AppSettings
 
     # A 1 MB upload limit: the test's own files are smaller, `big.mp4` is not.
     settings = AppSettings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from factorflow.app.layout import QUEUE, message
-from factorflow.app.server import OFFLINE_ENV, AppSettings
+from factorflow.app.settings import OFFLINE_ENV, AppSettings
 from factorflow.cli.main import build_parser
 
 gr = pytest.importorskip("gradio", reason="the app extra (gradio) is not installed")

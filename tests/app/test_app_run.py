@@ -12,7 +12,7 @@ import torch
 
 from factorflow.app import run as app_run
 from factorflow.app.run import RunRequest, figures_markdown, motion_overrides, run_reenactment
-from factorflow.app.server import AppSettings
+from factorflow.app.settings import AppSettings
 from factorflow.app.sources import ASSETS, ModelCache, examples, model_choices
 from factorflow.app.validate import InputError
 

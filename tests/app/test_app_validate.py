@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from factorflow.app import validate
-from factorflow.app.server import AppSettings
+from factorflow.app.settings import AppSettings
 from factorflow.app.validate import InputError
 
 pytest.importorskip("av")

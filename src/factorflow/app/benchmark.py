@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from factorflow.app.run import Progress, motion_overrides, new_output_dir
-from factorflow.app.server import AppSettings
+from factorflow.app.settings import AppSettings
 from factorflow.app.sources import saved_config
 from factorflow.app.validate import InputError
 

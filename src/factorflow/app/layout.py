@@ -15,7 +15,7 @@ from typing import Any
 
 from factorflow.app.benchmark import MAX_PAIRS, run_benchmark
 from factorflow.app.run import FORMATS, MOTIONS, RunRequest, figures_markdown, run_reenactment
-from factorflow.app.server import AppSettings, import_gradio
+from factorflow.app.settings import AppSettings, import_gradio
 from factorflow.app.sources import (
     ModelCache,
     examples,

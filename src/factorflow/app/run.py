@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from factorflow.app import validate
-from factorflow.app.server import AppSettings
+from factorflow.app.settings import AppSettings
 from factorflow.app.sources import ModelCache, model_spec
 from factorflow.app.validate import InputError
 

@@ -1,60 +1,13 @@
-"""Settings, the offline Gradio import and the launch of the app.
-
-Offline means: no analytics or version check (GRADIO_ANALYTICS_ENABLED=False and
-`analytics_enabled=False`), no Hugging Face telemetry or hub look-ups (HF_HUB_OFFLINE,
-HF_HUB_DISABLE_TELEMETRY), no share link, no run history, system fonts only (no web-font
-stylesheet), and the server binds 127.0.0.1 unless told otherwise.
-"""
+"""The launch of the app: local and offline (see `app.settings`)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-__all__ = ["OFFLINE_ENV", "AppSettings", "import_gradio", "launch", "launch_kwargs"]
+from factorflow.app.layout import build_app
+from factorflow.app.settings import AppSettings, import_gradio
 
-OFFLINE_ENV = {
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "True",
-    "GRADIO_RUN_HISTORY": "False",
-}
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    host: str = "127.0.0.1"
-    port: int = 7860
-    checkpoints: tuple[Path, ...] = ()  # run folders offered beside the shipped models
-    max_upload_mb: float = 200.0
-    max_seconds: float = 60.0  # longest driver or target clip
-    min_side: int = 128  # shortest image side in pixels: a smaller face cannot fill a crop
-    device: str = "cpu"
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="factorflow-app-")))
-
-    def __post_init__(self) -> None:
-        if self.max_upload_mb <= 0 or self.max_seconds <= 0 or self.min_side < 1:
-            raise ValueError(
-                f"upload limit {self.max_upload_mb} MB, clip limit {self.max_seconds} s and "
-                f"minimum side {self.min_side} px must all be positive"
-            )
-
-
-def import_gradio() -> ModuleType:
-    """Gradio, imported with analytics and telemetry off; a clear error without the extra."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    try:
-        import gradio
-    except ImportError as exc:
-        raise ImportError(
-            f"the web app needs the app extra: pip install 'factorflow[app]' ({exc})"
-        ) from None
-    return gradio
+__all__ = ["launch", "launch_kwargs"]
 
 
 def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
@@ -79,8 +32,6 @@ def launch_kwargs(settings: AppSettings) -> dict[str, Any]:
 def launch(settings: AppSettings) -> Any:
     """Build the app, queue its runs one at a time and serve it in the background; returns the
     gradio.Blocks (`local_url` says where; `block_thread()` waits for Ctrl-C, `close()` stops)."""
-    from factorflow.app.layout import build_app
-
     app = build_app(settings)
     app.queue(default_concurrency_limit=1, max_size=32)
     app.launch(prevent_thread_lock=True, **launch_kwargs(settings))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from factorflow.app.server import AppSettings
+from factorflow.app.settings import AppSettings
 from factorflow.data.video_io import DEFAULT_FPS
 from factorflow.io import IMAGE_EXTENSIONS
 

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import tempfile
 
-    from factorflow.app.server import AppSettings, import_gradio, launch
+    from factorflow.app.server import launch
+    from factorflow.app.settings import AppSettings, import_gradio
 
     check_device(args.device)
     if not 0 <= args.port <= 65535:

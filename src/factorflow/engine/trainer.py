@@ -1,4 +1,4 @@
-"""One training loop for every model (glow, af, mi, hybrid).
+"""One training loop for every registered model.
 
 The loop only knows the model seam (`factorflow.models.base`): it asks for per-sample loss terms,
 weights and reduces them, steps the optimizer, and keeps the run safe:
