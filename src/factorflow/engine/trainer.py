@@ -427,7 +427,7 @@ class Trainer:
                 self.logger.images(self.step, self.model.previews(batch))
                 self.model.train()
             if self.step % train.ckpt_every == 0 or is_val or out_of_time:
-                self._checkpoint(metrics, val, is_val)
+                self._checkpoint(metrics, val, is_val or bool(out_of_time))
             if out_of_time:
                 log.info("stopping at step %d: train.max_minutes=%s", self.step, train.max_minutes)
                 break
