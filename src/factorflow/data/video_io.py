@@ -265,8 +265,8 @@ class VideoSink:
             raise ValueError(
                 f"frame {self.count} of {self.path} is {frame.shape}, the first was {self.shape}"
             )
-        if self.format == "mp4":
-            h, w = frame.shape[:2]
+        h, w = frame.shape[:2]
+        if self.format == "mp4" and (h % 2 or w % 2):
             frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         for packet in self._stream.encode(video_frame):

@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from factorflow.face.align import inverse, transform_points, warp
+from factorflow.face.align import transform_points, warp
 from factorflow.face.landmarks import INNER_CONTOUR, INNER_LIP_CONTOUR
 from factorflow.face.warp import (
     Region,
@@ -104,9 +105,11 @@ class MouthRenderer:
             self.finish(job, painted[0])
         return job.rendered
 
-    def render_many(self, items: list[tuple]) -> list[Rendered]:
-        """Frames [(frame, landmarks, to_canonical, delta), ...]: the flow runs once on them all."""
-        jobs = [self.prepare(*item) for item in items]
+    def render_many(self, items: list[tuple], inplace: bool = False) -> list[Rendered]:
+        """Frames [(frame, landmarks, to_canonical, delta), ...]: the flow runs once on them all.
+        `inplace` renders into the frames themselves (no whole-frame copy; the caller no longer
+        needs the originals)."""
+        jobs = [self.prepare(*item, inplace=inplace) for item in items]
         # A closed mouth has no interior to paint: the flow runs only where the mouth is open.
         open_jobs = [j for j in jobs if j.new_mask is not None and j.new_mask.sum() >= MIN_INTERIOR]
         if self.painter is not None and open_jobs:
@@ -117,20 +120,28 @@ class MouthRenderer:
         return [job.rendered for job in jobs]
 
     def prepare(
-        self, frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray, delta: np.ndarray
+        self,
+        frame: np.ndarray,
+        landmarks: np.ndarray,
+        to_canonical: np.ndarray,
+        delta: np.ndarray,
+        inplace: bool = False,
     ) -> _Job:
         src, dst = self.geometry(landmarks, to_canonical, delta)
         patch, covered, (y0, x0) = piecewise_warp(frame, src, dst, self.region.triangles)
         h, w = covered.shape
-        out = frame.copy()
-        view = out[y0 : y0 + h, x0 : x0 + w]
-        view[covered] = patch[covered]
         source = frame[y0 : y0 + h, x0 : x0 + w].copy()
+        size = self.crop_size
+        crop_m = own = None
+        if self.painter is not None:
+            crop_m = self.crop_transform(to_canonical)
+            own = warp(frame, crop_m, size)  # before the frame changes (rendered in place)
+        out = frame if inplace else frame.copy()
+        view = out[y0 : y0 + h, x0 : x0 + w]
+        np.copyto(view, patch, where=covered[..., None])
         job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst, src, source)
         if self.painter is not None:
-            size = self.crop_size
-            job.crop_m = self.crop_transform(to_canonical)
-            job.own = warp(frame, job.crop_m, size)
+            job.crop_m, job.own = crop_m, own
             job.new = warp(out, job.crop_m, size)
             job.own_mask = polygon_mask(transform_points(src[self.inner], job.crop_m), (size, size))
             job.new_mask = polygon_mask(transform_points(dst[self.inner], job.crop_m), (size, size))
@@ -143,55 +154,78 @@ class MouthRenderer:
         import cv2
 
         y0, x0, y1, x1 = job.rendered.box
-        h, w = y1 - y0, x1 - x0
         covered = job.rendered.mask
-        view = job.rendered.frame[y0:y1, x0:x1]
-        shift = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
-        to_patch = shift_inverse(job.crop_m, shift)
+        scale = max(1.0, 1.0 / np.sqrt(abs(np.linalg.det(job.crop_m[:, :2]))))
+        ramp = FEATHER * scale
+        # Only pixels between the new inner lips change, so the work is done on their box (and
+        # the target's own inner lips', whose interior is carried), grown by the widest filter's
+        # reach (4 sigma): inside the inner lips every value is the one the whole patch gives.
+        margin = int(np.ceil(4 * max(ramp, 0.7 * scale, 1.0))) + 3
+        lips_at = np.concatenate([job.dst[self.inner], job.src[self.inner]]) - [x0, y0]
+        lo = np.floor(lips_at.min(0)).astype(int) - margin
+        hi = np.ceil(lips_at.max(0)).astype(int) + margin + 1
+        bx0, by0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+        bx1, by1 = min(int(hi[0]), x1 - x0), min(int(hi[1]), y1 - y0)
+        if bx1 <= bx0 or by1 <= by0:
+            return
+        box = (by0, bx0, by1, bx1)
+        h, w = by1 - by0, bx1 - bx0
+        oy, ox = y0 + by0, x0 + bx0  # the box's corner in the frame
+        view = job.rendered.frame[oy : oy + h, ox : ox + w]
+        lips = covered[by0:by1, bx0:bx1]
+        shift = np.array([[1, 0, ox], [0, 1, oy]], np.float64)
+        to_box = shift_inverse(job.crop_m, shift)
         back = cv2.warpAffine(
             without_grid(painted),
-            to_patch,
+            to_box,
             (w, h),
             flags=cv2.INTER_CUBIC,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        inner = polygon_mask(job.dst[self.inner], (h, w), (y0, x0)).astype(np.float32)
-        scale = max(1.0, 1.0 / np.sqrt(abs(np.linalg.det(job.crop_m[:, :2]))))
+        inner = polygon_mask(job.dst[self.inner], (h, w), (oy, ox))
         if scale > 1.2 and SHARPEN > 0:
             # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
             soft = cv2.GaussianBlur(back, (0, 0), 0.7 * scale).astype(np.float32)
             back = np.clip(back + SHARPEN * (back - soft), 0, 255).astype(np.uint8)
-        teeth, weight = self.own_interior(job)
+        teeth, weight = self.own_interior(job, box)
         if teeth is not None:
             back = (back * (1 - weight[..., None]) + teeth * weight[..., None]).astype(np.uint8)
         # The lips are the warp's, and the mesh has a hole between the new inner lips: the
         # hole's rim takes the lips' colour (spread inwards from the warped pixels), and the
         # painted interior fades in over FEATHER crop pixels inside the rim. No step at the lip
         # edge, no lip repainted, nothing outside the inner lips changed.
-        ramp = FEATHER * scale
-        depth = cv2.distanceTransform(inner.astype(np.uint8), cv2.DIST_L2, 3)
+        hole = inner > 0
+        depth = cv2.distanceTransform(inner, cv2.DIST_L2, 3)[hole]
         alpha = np.clip(depth / ramp, 0.0, 1.0)
         alpha = (alpha * alpha * (3 - 2 * alpha))[..., None]
-        lips = covered.astype(np.float32)
-        spread = cv2.GaussianBlur(lips, (0, 0), ramp)[..., None]
-        rim = cv2.GaussianBlur(view * lips[..., None], (0, 0), ramp) / np.maximum(spread, 1e-3)
-        base = np.where(covered[..., None], view, rim)
-        hole = inner > 0
-        job.rendered.mask = covered | hole
-        blend = base * (1 - alpha) + back * alpha + 0.5
-        view[hole] = np.clip(blend[hole], 0, 255).astype(np.uint8)
+        weights = lips.astype(np.float32)
+        spread = cv2.GaussianBlur(weights, (0, 0), ramp)[hole][..., None]
+        rim = cv2.GaussianBlur(view * weights[..., None], (0, 0), ramp)[hole]
+        rim = rim / np.maximum(spread, 1e-3)
+        base = np.where(lips[hole][..., None], view[hole], rim)
+        mask = covered.copy()
+        mask[by0:by1, bx0:bx1] |= hole
+        job.rendered.mask = mask
+        blend = base * (1 - alpha) + back[hole] * alpha + 0.5
+        view[hole] = np.clip(blend, 0, 255).astype(np.uint8)
 
-    def own_interior(self, job: _Job) -> tuple[np.ndarray | None, np.ndarray]:
+    def own_interior(
+        self, job: _Job, box: tuple[int, int, int, int] | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """The target's own mouth interior (its teeth, when they show) carried along: the part
         nearer the upper inner lip moves with the upper lip, the rest with the lower lip (the
         jaw), at the frame's own resolution. -> (pixels [h,w,3], weight [h,w] in 0..1) for the
-        patch, or (None, _) when the target's mouth is closed: the flow paints all of it."""
+        patch's `box` (y0, x0, y1, x1 within the patch; the whole patch by default), or
+        (None, _) when the target's mouth is closed: the flow paints all of it. The box holds
+        both inner-lip polygons with a few pixels to spare."""
         import cv2
 
         y0, x0, y1, x1 = job.rendered.box
-        h, w = y1 - y0, x1 - x0
+        by0, bx0, by1, bx1 = box if box is not None else (0, 0, y1 - y0, x1 - x0)
+        h, w = by1 - by0, bx1 - bx0
+        oy, ox = y0 + by0, x0 + bx0
         src, dst = job.src[self.inner], job.dst[self.inner]
-        own = polygon_mask(src, (h, w), (y0, x0))
+        own = polygon_mask(src, (h, w), (oy, ox))
         if own.sum() < MIN_INTERIOR:
             return None, own
         upper = len(INNER_LIP_CONTOUR)
@@ -202,7 +236,7 @@ class MouthRenderer:
         distance = {}
         for name, points in lines.items():
             canvas = np.ones((h, w), np.uint8)
-            pts = np.round((points - [x0, y0]) * 16).astype(np.int32)
+            pts = np.round((points - [ox, oy]) * 16).astype(np.int32)
             cv2.polylines(canvas, [pts], False, 0, lineType=cv2.LINE_8, shift=4)
             distance[name] = cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
         near_upper = distance["upper"] <= distance["lower"]
@@ -214,8 +248,10 @@ class MouthRenderer:
         )
         for part, (dx, dy) in parts:
             move = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
+            # The target's pixels are read from the whole patch (moved in from beyond the box).
+            read = np.array([[1, 0, dx - bx0], [0, 1, dy - by0]], np.float64)
             moved = cv2.warpAffine(
-                job.source, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                job.source, read, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
             where = cv2.warpAffine(part.astype(np.float32), move, (w, h), flags=cv2.INTER_LINEAR)
             layer += moved * where[..., None]
@@ -247,14 +283,28 @@ def without_grid(crop: np.ndarray) -> np.ndarray:
     Nyquist frequency: no blur below that."""
     import cv2
 
-    size = crop.shape[0]
-    y, x = np.mgrid[:size, :size]
     out = crop.astype(np.float32)
-    for sign in ((-1.0) ** x, (-1.0) ** y, (-1.0) ** (x + y)):
-        wave = sign.astype(np.float32)[..., None]
+    for wave in _waves(crop.shape[0]):
         level = cv2.GaussianBlur(out * wave, (0, 0), GRID_SIGMA, borderType=cv2.BORDER_REFLECT_101)
         out -= level * wave
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of an affine transform M [2, 3], in closed form (`align.inverse` without a
+    LAPACK call, which costs more than the formula when BLAS threads are busy elsewhere)."""
+    (a, b, tx), (c, d, ty) = np.asarray(matrix, np.float64)
+    det = a * d - b * c
+    linear = np.array([[d, -b], [-c, a]]) / det
+    return np.concatenate([linear, -linear @ np.array([[tx], [ty]])], axis=1)
+
+
+@functools.cache
+def _waves(size: int) -> tuple[np.ndarray, ...]:
+    """The three period-2 patterns of a size x size crop (columns, rows, both), [S, S, 1]."""
+    y, x = np.mgrid[:size, :size]
+    signs = ((-1.0) ** x, (-1.0) ** y, (-1.0) ** (x + y))
+    return tuple(sign.astype(np.float32)[..., None] for sign in signs)
 
 
 def shift_inverse(crop_m: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -93,14 +93,21 @@ def mouth_region(neutral: np.ndarray) -> Region:
 
 
 def _affines(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per triangle the affine [F, 2, 3] mapping dst corners to src corners; bool [F] valid."""
-    ones = np.ones((*dst.shape[:2], 1))
-    a = np.concatenate([dst, ones], -1)  # [F,3,3]
-    det = np.linalg.det(a)
+    """Per triangle the affine [F, 2, 3] mapping dst corners to src corners; bool [F] valid.
+
+    Solved in closed form (Cramer's rule on the corners' offsets from the first corner): a
+    batched LAPACK solve of a few hundred 3x3 systems costs more than the rest of the warp."""
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]  # [F, 2]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]  # the 3x3 corner matrix's determinant
     ok = np.abs(det) > 1e-3
-    mats = np.zeros((len(src), 3, 2))
-    mats[ok] = np.linalg.solve(a[ok], src[ok])
-    return np.swapaxes(mats, 1, 2), ok
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # linear part L with L @ d1 = s1, L @ d2 = s2: L = [s1 s2] @ inverse([d1 d2])
+    a = (s1 * d2[:, 1:2] - s2 * d1[:, 1:2]) * inv[:, None]  # [F, 2]: L[:, 0]
+    b = (s2 * d1[:, 0:1] - s1 * d2[:, 0:1]) * inv[:, None]  # [F, 2]: L[:, 1]
+    t = src[:, 0] - a * dst[:, 0, 0:1] - b * dst[:, 0, 1:2]
+    mats = np.stack([a, b, t], -1) * ok[:, None, None]  # [F, 2, 3]
+    return mats, ok
 
 
 def piecewise_warp(
@@ -118,17 +125,23 @@ def piecewise_warp(
     x0, y0 = max(lo[0], 0), max(lo[1], 0)
     x1, y1 = min(hi[0], width), min(hi[1], height)
     h, w = max(y1 - y0, 1), max(x1 - x0, 1)
-    ids = np.full((h, w), -1, np.int32)
+    mats, ok = _affines(src[triangles], dst[triangles])
+    # Pixels no triangle covers take one more entry, the identity, so one gather makes the maps.
+    none = len(mats)
+    ids = np.full((h, w), none, np.int32)
     shift = 4
     local = np.round((dst - [x0, y0]) * (1 << shift)).astype(np.int32)
-    mats, ok = _affines(src[triangles], dst[triangles])
     for k in np.flatnonzero(ok):
         cv2.fillConvexPoly(ids, local[triangles[k]], int(k), lineType=cv2.LINE_8, shift=shift)
-    ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
-    covered = ids >= 0
-    m = mats[np.maximum(ids, 0)].astype(np.float32)  # [h,w,2,3]
-    map_x = np.where(covered, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
-    map_y = np.where(covered, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
+    table = np.empty((none + 1, 6), np.float32)
+    table[:none] = mats.reshape(none, 6)
+    table[none] = (1, 0, 0, 0, 1, 0)
+    covered = ids != none
+    m = table[ids]  # [h, w, 6]
+    xs = np.arange(x0, x0 + w, dtype=np.float32)[None]
+    ys = np.arange(y0, y0 + h, dtype=np.float32)[:, None]
+    map_x = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
+    map_y = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
     patch = cv2.remap(
         image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

@@ -5,6 +5,11 @@ the driver's neutral mouth needs the whole clip. Pass 2 reads the target frames 
 each (`mouthrender`: native-resolution landmark warp + the flow's mouth interior) and encodes it
 at once. Memory does not grow with the clip's length (landmarks aside).
 
+The stages overlap in threads (the codecs and MediaPipe release the GIL): in pass 1 the driver's
+and the target's landmark passes run side by side, each fed by its own decoding thread; in pass 2
+one thread decodes the target, the caller's renders, and one encodes. Each hand-over holds a few
+frames at most (`AHEAD`), so memory stays flat at any resolution.
+
 A driver frame without a face, or a target frame without one, is written untouched and counted.
 Several faces: the `face`-th largest (0: the largest).
 """
@@ -12,8 +17,10 @@ Several faces: the `face`-th largest (0: the largest).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "mouthflow"
+AHEAD = 8  # frames a decoding thread may read ahead, and an encoding thread lag behind
 
 
 @dataclass
@@ -148,20 +156,11 @@ def reenact_mouth(
     if streaming.is_still(driver):
         raise ValueError(f"driver {driver}: expected a video (a still cannot drive a mouth)")
     summary = Summary()
-    clock = time.perf_counter()
-    d_lms, _ = track_landmarks(streaming.frames(driver, max_frames), face=driver_face)
-    summary.seconds["driver_landmarks"] = time.perf_counter() - clock
+    busy = _Clock()
+    d_lms, t_lms, still = _landmarks(driver, target, max_frames, face, driver_face, busy, summary)
     n = len(d_lms)
-    if not found(d_lms).any():
-        raise ValueError(no_face(driver, "driver", n, driver_face, "--driver-face"))
-    clock = time.perf_counter()
-    still = streaming.is_still(target)
-    t_lms, _ = track_landmarks(streaming.frames(target, None if still else n), still, face)
     schedule = streaming.target_schedule(n, len(t_lms), length)
     n = len(schedule)
-    summary.seconds["target_landmarks"] = time.perf_counter() - clock
-    if not found(t_lms).any():
-        raise ValueError(no_face(target, "target", len(t_lms), face, "--face"))
     d_geo, t_geo = Geometry.of(d_lms), Geometry.of(t_lms)
     motion = driver_motion(d_geo, t_geo)
     renderer = MouthRenderer(t_geo.neutral, painter, crop_size)
@@ -171,21 +170,27 @@ def reenact_mouth(
     meter = LipSyncMeter() if measure else None
     judges = RealismRecorder(n, crop_size) if measure else None
     checker = FaceTracker(static=still) if measure else None
-    sink = streaming.open_sink(out, fps or streaming.fps_of(driver), driver, replace)
     need_driver = side_by_side or keep or measure
-    d_frames = streaming.frames(driver, max_frames) if need_driver else None
-    timings = {"render": 0.0, "decode": 0.0, "encode": 0.0, "measure": 0.0}
+    # Without a use for the target's own frames after rendering, they are rendered in place
+    # (no whole-frame copy); a frame the reader hands out more than once (a still, a bounced
+    # video) is then copied as it is read, in the reading thread.
+    inplace = not need_driver
+    fresh = not still and bool(np.all((np.diff(schedule) == 1) | (schedule[1:] == 0)))
+    timings = {"render": 0.0, "measure": 0.0}
     chunks: Iterable = range(0, n, chunk)
     if progress is not None:
         chunks = progress(chunks, (n + chunk - 1) // chunk)
-    t_iter = streaming.scheduled(target, schedule)
+    t_source = streaming.scheduled(target, schedule)
+    if inplace and not fresh:
+        t_source = map(np.copy, t_source)
+    t_iter = _Ahead(t_source, busy, "decode")
+    d_frames = _Ahead(streaming.frames(driver, max_frames), busy, "decode") if need_driver else None
+    sink = _Behind(streaming.open_sink(out, fps or streaming.fps_of(driver), driver, replace), busy)
     try:
         for start in chunks:
-            clock = time.perf_counter()
             ts = list(range(start, min(start + chunk, n)))
             frames = [next(t_iter) for _ in ts]
             d_frames_now = [next(d_frames) if d_frames is not None else None for _ in ts]
-            timings["decode"] += time.perf_counter() - clock
             clock = time.perf_counter()
             js = [int(schedule[t]) for t in ts]
             live = [
@@ -197,7 +202,8 @@ def reenact_mouth(
                 [
                     (frames[k], t_lms[js[k]], t_geo.to_canonical[js[k]], motion.delta[ts[k]])
                     for k in live
-                ]
+                ],
+                inplace=inplace,
             )
             results = list(frames)
             pasted: list = [None] * len(ts)
@@ -230,19 +236,18 @@ def reenact_mouth(
                             "output": result,
                         }
                     )
-                clock = time.perf_counter()
                 if side_by_side:
                     result = _side_by_side(d_frame, frame, result)
                 sink.write(result)
-                timings["encode"] += time.perf_counter() - clock
                 summary.frames += 1
-        clock = time.perf_counter()
         sink.close()
-        timings["encode"] += time.perf_counter() - clock
     except BaseException:
         sink.abort()
         raise
     finally:
+        t_iter.close()
+        if d_frames is not None:
+            d_frames.close()
         if checker is not None:
             checker.close()
     if meter is not None:
@@ -256,8 +261,224 @@ def reenact_mouth(
             target_no_face=summary.target_no_face,
             motion_scale=motion.scale,
         )
-    summary.seconds.update(timings)
+    summary.seconds.update(timings, **busy.seconds)
     return summary
+
+
+def _landmarks(
+    driver: Path,
+    target: Path,
+    max_frames: int | None,
+    face: int,
+    driver_face: int,
+    busy: _Clock,
+    summary: Summary,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Pass 1: (driver landmarks, target landmarks, whether the target is a still). The two
+    passes run side by side; a target video is read for as many frames as the driver has (the
+    driver's count is known only at its end, so the target may run a few frames beyond it:
+    those are dropped, and frame-to-frame tracking makes the kept ones the same)."""
+    still = streaming.is_still(target)
+    limit = [max_frames]  # the target frames wanted: the driver's count once it is known
+    results: dict[str, tuple] = {}
+
+    def target_frames() -> Iterator[np.ndarray]:
+        frames = _Ahead(streaming.frames(target, 1 if still else None), busy)
+        try:
+            for i, frame in enumerate(frames):
+                if limit[0] is not None and i >= limit[0]:
+                    return
+                yield frame
+        finally:
+            frames.close()
+
+    def run(name: str, frames: Iterable[np.ndarray], static: bool, index: int) -> None:
+        clock = time.perf_counter()
+        try:
+            results[name] = (track_landmarks(frames, static, index)[0], None)
+        except BaseException as exc:  # raised by the caller, the driver's first
+            results[name] = (None, exc)
+        busy.add(f"{name}_landmarks", time.perf_counter() - clock)
+
+    worker = threading.Thread(
+        target=run, args=("target", target_frames(), still, face), daemon=True
+    )
+    worker.start()
+    d_frames = _Ahead(streaming.frames(driver, max_frames), busy)
+    try:
+        run("driver", d_frames, False, driver_face)
+    finally:
+        d_frames.close()
+        d_lms, error = results.get("driver", (None, None))
+        # A driver without a face (or an error) stops the target's pass at once.
+        limit[0] = len(d_lms) if d_lms is not None and found(d_lms).any() else 0
+        worker.join()
+    if error is not None:
+        raise error
+    n = len(d_lms)
+    if not found(d_lms).any():
+        raise ValueError(no_face(driver, "driver", n, driver_face, "--driver-face"))
+    t_lms, error = results["target"]
+    if error is not None:
+        raise error
+    t_lms = t_lms if still else t_lms[:n]
+    if not found(t_lms).any():
+        raise ValueError(no_face(target, "target", len(t_lms), face, "--face"))
+    seconds = busy.seconds
+    # MediaPipe's own time: each pass's time less what it waited for its frames.
+    summary.seconds["landmarks"] = (
+        seconds["driver_landmarks"] + seconds["target_landmarks"] - seconds.get("waited", 0.0)
+    )
+    busy.seconds["waited"] = 0.0
+    return d_lms, t_lms, still
+
+
+class _Clock:
+    """Seconds per stage, added to from several threads."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {"decode": 0.0, "encode": 0.0}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+
+
+_END = object()
+
+
+class _Ahead:
+    """The items of `source`, read by a thread of their own at most `AHEAD` items ahead of
+    their use (its seconds counted as `key` in `clock`; what the user waits for them as
+    "waited"). An error in the reading is raised where the item would have been. `close` stops
+    the thread and closes `source` (its file)."""
+
+    def __init__(self, source: Iterable, clock: _Clock, key: str = "decode") -> None:
+        self._queue: queue.Queue = queue.Queue(AHEAD)
+        self._stop = threading.Event()
+        self._clock, self._key = clock, key
+        self._done = False
+        self._thread = threading.Thread(target=self._read, args=(source,), daemon=True)
+        self._thread.start()
+
+    def _read(self, source: Iterable) -> None:
+        items = iter(source)
+        try:
+            while not self._stop.is_set():
+                clock = time.perf_counter()
+                try:
+                    item = next(items)
+                except StopIteration:
+                    item = _END
+                self._clock.add(self._key, time.perf_counter() - clock)
+                self._put(item)
+                if item is _END:
+                    return
+        except BaseException as exc:
+            self._put(_Failed(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> _Ahead:
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        clock = time.perf_counter()
+        item = self._queue.get()
+        self._clock.add("waited", time.perf_counter() - clock)
+        if item is _END or isinstance(item, _Failed):
+            self._done = True
+            self.close()
+            if item is _END:
+                raise StopIteration
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        with _suppress_empty():
+            while True:
+                self._queue.get_nowait()
+        self._thread.join()
+
+
+class _Behind:
+    """`sink` written by a thread of its own, at most `AHEAD` frames behind the caller (its
+    seconds counted as "encode"). An error in the writing is raised by the next `write` or by
+    `close`; `abort` drops everything, as the sink's own does."""
+
+    def __init__(self, sink, clock: _Clock) -> None:
+        self.sink, self._clock = sink, clock
+        self._queue: queue.Queue = queue.Queue(AHEAD)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is _END:
+                return
+            if self._error is not None or self._stop.is_set():
+                continue
+            clock = time.perf_counter()
+            try:
+                self.sink.write(frame)
+            except BaseException as exc:
+                self._error = exc
+            self._clock.add("encode", time.perf_counter() - clock)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def write(self, frame: np.ndarray) -> None:
+        self._raise()
+        self._queue.put(frame)
+
+    def close(self):
+        self._queue.put(_END)
+        self._thread.join()
+        self._raise()
+        clock = time.perf_counter()
+        path = self.sink.close()
+        self._clock.add("encode", time.perf_counter() - clock)
+        return path
+
+    def abort(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+        self.sink.abort()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _suppress_empty:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, *_) -> bool:
+        return kind is queue.Empty
 
 
 def no_face(path: Path, what: str, checked: int, face: int, option: str) -> str:
