@@ -102,7 +102,7 @@ def test_the_run_holds_one_checkpoint_format_previews_and_a_validation(run: Path
 
 def test_reenact_and_the_app_run_the_trained_mouth_flow(run: Path, corpus: Path, tmp_path) -> None:
     from factorflow.app.run import RunRequest, run_reenactment
-    from factorflow.app.server import AppSettings
+    from factorflow.app.settings import AppSettings
     from factorflow.app.sources import ModelCache
     from factorflow.cli.main import main
     from factorflow.reenact import streaming
