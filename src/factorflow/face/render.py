@@ -159,7 +159,8 @@ class MouthRenderer:
         ramp = FEATHER * scale
         # Only pixels between the new inner lips change, so the work is done on their box (and
         # the target's own inner lips', whose interior is carried), grown by the widest filter's
-        # reach (4 sigma): inside the inner lips every value is the one the whole patch gives.
+        # reach (4 sigma): inside the inner lips every value is the one the whole patch gives
+        # (the output is bit for bit the same).
         margin = int(np.ceil(4 * max(ramp, 0.7 * scale, 1.0))) + 3
         lips_at = np.concatenate([job.dst[self.inner], job.src[self.inner]]) - [x0, y0]
         lo = np.floor(lips_at.min(0)).astype(int) - margin
@@ -173,15 +174,17 @@ class MouthRenderer:
         oy, ox = y0 + by0, x0 + bx0  # the box's corner in the frame
         view = job.rendered.frame[oy : oy + h, ox : ox + w]
         lips = covered[by0:by1, bx0:bx1]
-        shift = np.array([[1, 0, ox], [0, 1, oy]], np.float64)
-        to_box = shift_inverse(job.crop_m, shift)
+        # Warped from the patch's corner (only as far as the box reaches), as on the whole patch:
+        # a warp started at the box's corner rounds its coordinates differently.
+        shift = np.array([[1, 0, x0], [0, 1, y0]], np.float64)
+        to_patch = shift_inverse(job.crop_m, shift)
         back = cv2.warpAffine(
             without_grid(painted),
-            to_box,
-            (w, h),
+            to_patch,
+            (bx1, by1),
             flags=cv2.INTER_CUBIC,
             borderMode=cv2.BORDER_REPLICATE,
-        )
+        )[by0:, bx0:]
         inner = polygon_mask(job.dst[self.inner], (h, w), (oy, ox))
         if scale > 1.2 and SHARPEN > 0:
             # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
