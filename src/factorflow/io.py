@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
+    "finite_json",
+    "strict_json",
     "IMAGE_EXTENSIONS",
     "STORAGE_FULL",
     "OutputExistsError",
@@ -252,3 +254,24 @@ def _swap_in(new: Path, target: Path) -> None:
         _remove(old)
     except OSError as exc:
         log.warning("replaced %s but could not delete its old copy %s: %s", target, old, exc)
+
+
+def finite_json(value):
+    """`value` with every NaN and infinity (floats, numpy scalars included) made None, through
+    dicts, lists and tuples: strict JSON has no spelling for them."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def strict_json(value, indent: int | None = 1) -> str:
+    """JSON text of `value`, NaN and infinities as null (`finite_json`), ending in a newline."""
+    import json
+
+    return json.dumps(finite_json(value), indent=indent, allow_nan=False) + "\n"

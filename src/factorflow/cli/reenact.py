@@ -10,7 +10,6 @@ model runs on them as `factorflow evaluate` does.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -251,17 +250,6 @@ def _run_mouth_paste(args: argparse.Namespace, model) -> int:
     return 0
 
 
-def _finite(value):
-    """JSON without NaN or infinity (not JSON): such figures become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 # The figures printed after a report, in order (the JSON holds them all).
 SHOWN = {
     "opening_corr": "opening r",
@@ -277,10 +265,10 @@ SHOWN = {
 
 
 def _write_report(args: argparse.Namespace, metrics: dict) -> None:
-    from factorflow.io import atomic_write_text
+    from factorflow.io import atomic_write_text, strict_json
 
     report = report_path(args.out)
-    atomic_write_text(report, json.dumps(_finite(metrics), indent=1, allow_nan=False))
+    atomic_write_text(report, strict_json(metrics))
     parts = [
         f"{label} {metrics[k]:.3g}"
         for k, label in SHOWN.items()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from factorflow.images import save_png
-from factorflow.io import atomic_write_text
+from factorflow.io import atomic_write_text, strict_json
 from factorflow.metrics.scoring import CI, IMAGE_METRICS, VERSUS
 
 __all__ = ["markdown", "report_paths", "write_report"]
@@ -112,17 +111,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN and infinities become null: strict JSON has no spelling for them."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def report_paths(out: Path) -> list[Path]:
     """OUT (JSON), OUT.md (tables), OUT.png (contact sheet)."""
     return [out, out.with_suffix(".md"), out.with_suffix(".png")]
@@ -131,7 +119,7 @@ def report_paths(out: Path) -> list[Path]:
 def write_report(report: dict[str, Any], out: Path, sheet: np.ndarray | None = None) -> None:
     """Write the report to `report_paths(out)` (the PNG only given a sheet), each atomically."""
     json_path, md_path, png_path = report_paths(Path(out))
-    atomic_write_text(json_path, json.dumps(_jsonable(report), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(json_path, strict_json(report))
     atomic_write_text(md_path, markdown(report))
     if sheet is not None:
         save_png(sheet, png_path)

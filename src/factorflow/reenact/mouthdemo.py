@@ -8,7 +8,6 @@ the mouth at the driver's most open frames (PNG).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from factorflow.reenact.realvideo import packaged_clip
@@ -35,7 +34,7 @@ def demo_clips() -> dict[str, Path]:
 
 def mouth_demo(out: Path, checkpoint: Path | None = None) -> dict[str, str]:
     """Run the pairs into `out`; artifact paths relative to out's parent, for the report."""
-    from factorflow.io import atomic_write_text
+    from factorflow.io import atomic_write_text, strict_json
     from factorflow.reenact.mouthreenact import load_mouth_model, reenact_mouth
     from factorflow.reenact.sheet import contact_sheet
 
@@ -62,7 +61,7 @@ def mouth_demo(out: Path, checkpoint: Path | None = None) -> dict[str, str]:
             measure=True,
             sheet_frames=4,
         )
-        atomic_write_text(out / f"{name}.json", json.dumps(summary.metrics, indent=1))
+        atomic_write_text(out / f"{name}.json", strict_json(summary.metrics))
         contact_sheet(summary.sheet, out / f"{name}_mouth.png")
         m = summary.metrics
         lines.append(

@@ -3,15 +3,13 @@ dataset's meta.json ("format": "factorflow-prepare/1")."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from factorflow.data.prepare.planning import Settings
 from factorflow.face.align import TEMPLATE
+from factorflow.io import strict_json
 
 __all__ = ["FORMAT", "PrepareSummary", "VideoReport", "write_meta"]
 
@@ -99,15 +97,6 @@ def write_meta(path: Path, summary: PrepareSummary, settings: Settings) -> None:
         "words": sorted({c["word"] for c in clips}),
         "speakers": sorted({c["speaker"] for c in clips if c["speaker"]}),
         "clips": clips,
-        "videos": [
-            {k: _finite_or_none(v) for k, v in asdict(r).items() if k != "clips"}
-            for r in summary.reports
-        ],
+        "videos": [{k: v for k, v in asdict(r).items() if k != "clips"} for r in summary.reports],
     }
-    text = json.dumps(meta, indent=1, allow_nan=False)
-    path.write_text(text)
-
-
-def _finite_or_none(value):
-    # JSON has no NaN: a failed video's unmeasured jitter is written as null.
-    return None if isinstance(value, float) and not np.isfinite(value) else value
+    path.write_text(strict_json(meta))  # a failed video's unmeasured jitter is null
