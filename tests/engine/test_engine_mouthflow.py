@@ -4,16 +4,15 @@ the trained run folder."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from engine_testutils import cli, env
 from safetensors.torch import load_file
 
 from factorflow import checkpoint as ckpt
@@ -41,14 +40,6 @@ TRAIN = [
 ]
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "factorflow.cli.main", *args]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     from factorflow.data.synth import generate
@@ -64,10 +55,10 @@ def run(corpus: Path, tmp_path_factory) -> Path:
     base = [*TRAIN, "--data", str(corpus)]
     root = tmp_path_factory.mktemp("runs")
     ref, killed = root / "ref", root / "killed"
-    subprocess.run(_cli(*base, "--out", str(ref)), check=True, env=_env(), capture_output=True)
+    subprocess.run(cli(*base, "--out", str(ref)), check=True, env=env(), capture_output=True)
     proc = subprocess.Popen(
-        _cli(*base, "--out", str(killed)),
-        env=_env(),
+        cli(*base, "--out", str(killed)),
+        env=env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -79,7 +70,7 @@ def run(corpus: Path, tmp_path_factory) -> Path:
     at = ckpt.latest(killed)
     assert at is not None
     done = subprocess.run(
-        _cli(*base, "--out", str(killed), "--resume"), env=_env(), capture_output=True, text=True
+        cli(*base, "--out", str(killed), "--resume"), env=env(), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained mouthflow to step 8" in done.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_testutils import cli, env
 from safetensors.torch import load_file
 
 from factorflow import checkpoint as ckpt
@@ -24,14 +24,6 @@ OVERRIDES = [
     "train.log_every=2",
     "train.keep_last=50",
 ]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "factorflow.cli.main", *args]
-
-
-def _env(threads: int = 1) -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONHASHSEED": "0"}
 
 
 def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
@@ -58,12 +50,12 @@ def test_kill_9_then_resume_matches_uninterrupted(tiny_lrw: Path, tmp_path: Path
         *OVERRIDES,
     ]
     ref = tmp_path / "ref"
-    subprocess.run(_cli(*base, "--out", str(ref)), check=True, env=_env(), capture_output=True)
+    subprocess.run(cli(*base, "--out", str(ref)), check=True, env=env(), capture_output=True)
 
     run = tmp_path / "killed"
     proc = subprocess.Popen(
-        _cli(*base, "--out", str(run)),
-        env=_env(),
+        cli(*base, "--out", str(run)),
+        env=env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -77,7 +69,7 @@ def test_kill_9_then_resume_matches_uninterrupted(tiny_lrw: Path, tmp_path: Path
     assert killed_at is not None and ckpt.load(killed_at).step < int(steps)
 
     subprocess.run(
-        _cli(*base, "--out", str(run), "--resume"), check=True, env=_env(), capture_output=True
+        cli(*base, "--out", str(run), "--resume"), check=True, env=env(), capture_output=True
     )
     _assert_same(_weights(ref, int(steps)), _weights(run, int(steps)))
 
@@ -105,9 +97,9 @@ def test_two_gloo_processes_equal_one_process(tiny_lrw: Path, tmp_path: Path) ->
     ]
     one = tmp_path / "one"
     subprocess.run(
-        _cli(*common, "--out", str(one), *OVERRIDES, "data.batch_size=8"),
+        cli(*common, "--out", str(one), *OVERRIDES, "data.batch_size=8"),
         check=True,
-        env=_env(),
+        env=env(),
         capture_output=True,
     )
     two = tmp_path / "two"
@@ -123,7 +115,7 @@ def test_two_gloo_processes_equal_one_process(tiny_lrw: Path, tmp_path: Path) ->
     ]
     out = subprocess.run(
         [*launcher, *common, "--out", str(two), *OVERRIDES, "data.batch_size=4"],
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
     )
