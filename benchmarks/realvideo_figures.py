@@ -191,6 +191,12 @@ def main() -> None:
     )
     parser.add_argument("--temperature", type=float, default=None, help="decode temperature")
     parser.add_argument(
+        "--interior",
+        choices=("flow", "driver"),
+        default="flow",
+        help="what fills the new inner lips: the flow, or the driver's own interior",
+    )
+    parser.add_argument(
         "--adapt-steps", type=int, default=0, help="also run video targets adapted for N steps"
     )
     args = parser.parse_args()
@@ -246,6 +252,7 @@ def main() -> None:
                 measure=True,
                 sheet_frames=4,
                 max_frames=args.max_frames,
+                interior=args.interior,
             )
             m = summary.metrics
             output = output_panel(
@@ -268,6 +275,7 @@ def main() -> None:
                     side_by_side=True,
                     measure=True,
                     max_frames=args.max_frames,
+                    interior=args.interior,
                 ).metrics
             untouched = {
                 "opening_corr": m["target_opening_corr"],

@@ -252,3 +252,54 @@ def test_an_open_rest_mouth_closes_when_the_driver_closes() -> None:
     assert opening[-1] == pytest.approx(inner_lip_opening(neutral + delta[-1]), abs=1e-6)
     assert np.allclose(np.diff(opening, 2), 0, atol=1e-6)  # linear in the driver's gain
     assert (close_rest(delta, neutral, 0.3 - REST_OPEN / 2) == delta).all()  # rest not open
+
+
+def test_driver_interior_replaces_the_flows_and_keeps_the_rest_the_targets(clip, tmp_path) -> None:
+    import cv2
+
+    from factorflow.data.video_io import read_video
+    from factorflow.face.landmarks import track_landmarks
+    from factorflow.face.motion import Geometry
+    from factorflow.face.render import MouthRenderer, polygon_mask
+
+    frames, _ = read_video(CARPHONE, max_frames=60)
+    # Frame 0 (closed) is the target, frame 40 (open wide) the driver, 4x larger.
+    frames = np.stack([cv2.resize(f, None, fx=4, fy=4) for f in frames[[0, 40]]])
+    lms, _ = track_landmarks(frames, static=True)
+    geo = Geometry.of(lms)
+    delta = geo.canonical[1] - geo.neutral  # the target takes the driver's open mouth
+    grey = lambda own, om, new, nm: np.full_like(new, 128)  # noqa: E731
+    args = (frames[0], lms[0], geo.to_canonical[0], delta)
+    plain = MouthRenderer(geo.neutral, grey)
+    flow = plain.render(*args)
+    ours = MouthRenderer(geo.neutral, grey, interior="driver").render(
+        *args, driver=(frames[1], lms[1])
+    )
+    y0, x0, y1, x1 = ours.box
+    assert flow.box == ours.box
+    job = plain.prepare(*args)
+    hole = polygon_mask(job.dst[plain.inner], (y1 - y0, x1 - x0), (y0, x0)) > 0
+    deep = cv2.erode(hole.astype(np.uint8), np.ones((5, 5))) > 0
+    assert deep.sum() > 200
+    a = flow.frame[y0:y1, x0:x1][deep].astype(float)
+    b = ours.frame[y0:y1, x0:x1][deep].astype(float)
+    # The flow's stand-in paints grey; the driver's own interior (a dark mouth and a tongue) is
+    # darker and varied.
+    assert np.abs(a - b).mean() > 20 and b.mean() < a.mean() - 20 and b.std() > 10
+    for rendered in (flow, ours):
+        outside = np.ones(frames[0].shape[:2], bool)
+        outside[y0:y1, x0:x1] = ~rendered.mask
+        assert (rendered.frame[outside] == frames[0][outside]).all()
+    with pytest.raises(ValueError, match="interior"):
+        MouthRenderer(geo.neutral, grey, interior="paint")
+    # Streamed: the driver read a frame at a time, every pixel outside the paste the target's.
+    from factorflow.reenact.mouthreenact import load_mouth_model, reenact_mouth
+
+    model, _ = load_mouth_model()
+    out = tmp_path / "driver_interior.mp4"
+    summary = reenact_mouth(
+        clip["driver"], clip["unseen"], out, model.painter(), model.crop_size, measure=True,
+        max_frames=20, interior="driver",
+    )  # fmt: skip
+    assert summary.reenacted == summary.frames == 20
+    assert summary.metrics["outside_max_diff"] == 0

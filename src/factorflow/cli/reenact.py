@@ -72,6 +72,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
         default=0,
         help="mouth-paste models: fine-tune on the target video's own frames for N steps first",
     )
+    p.add_argument(
+        "--interior",
+        choices=("flow", "driver"),
+        default="flow",
+        help="mouth-paste models: the mouth's inside painted by the flow, or the driver's own "
+        "interior warped into the new lips and colour-matched (default: flow)",
+    )
     p.add_argument("--max-frames", type=int, default=None, help="only the driver's first N")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: driver's)")
@@ -243,6 +250,7 @@ def _run_mouth_paste(args: argparse.Namespace, model) -> int:
         length=args.length,
         progress=lambda it, total: tqdm(it, total=total, desc="reenact", unit="chunk"),
         replace=args.force,
+        interior=args.interior,
     )
     print(f"{args.driver.name} -> {args.target.name}: {summary.line()}; wrote {args.out}")
     if summary.metrics is not None:

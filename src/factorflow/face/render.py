@@ -8,7 +8,11 @@
    and the new inner-lip mask are its condition); its output, less its 2x2 squeeze grid
    (`without_grid`), fills the polygon of the new inner lips only, where a closed mouth has no
    pixels to warp: the lips stay the warp's.
-3. The target's own interior (its teeth, when they show): carried at native resolution, the part
+3. With `interior="driver"`: the driver frame's own mouth interior (the polygon of its inner
+   lips) warped piecewise-affinely onto the new inner lips and colour-matched to the target
+   (per channel, the gain that takes the driver's lips to the target's), over the flow's
+   interior where the driver's mouth is open (`driver_interior`).
+4. The target's own interior (its teeth, when they show): carried at native resolution, the part
    near the upper lip with the upper lip and the rest with the jaw, over the flow's interior.
 """
 
@@ -21,7 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from factorflow.face.align import transform_points, warp
-from factorflow.face.landmarks import INNER_CONTOUR, INNER_LIP_CONTOUR
+from factorflow.face.landmarks import (
+    INNER_CONTOUR,
+    INNER_LIP_CONTOUR,
+    OUTER_LIPS,
+    inner_lip_opening,
+)
 from factorflow.face.warp import (
     Region,
     crop_matrix,
@@ -34,8 +43,10 @@ from factorflow.face.warp import (
 __all__ = [
     "CROP_DOWN_IOD",
     "CROP_SIDE_IOD",
+    "DRIVER_OPEN",
     "FEATHER",
     "GRID_SIGMA",
+    "INTERIORS",
     "MIN_INTERIOR",
     "SHARPEN",
     "MouthRenderer",
@@ -53,6 +64,11 @@ SHARPEN = 2.0  # unsharp-mask amount on the upsampled painted interior
 MIN_INTERIOR = 4  # crop pixels of mouth interior below which the flow is not run
 FEATHER = 1.0  # painted-crop pixels over which the interior fades in inside the inner lips
 GRID_SIGMA = 4.0  # pixels of the painted crop over which its 2x2 grid may vary
+INTERIORS = ("flow", "driver")  # what fills the new inner lips
+# The driver's inner-lip opening (gap over mouth width) over which its own interior fades in:
+# a nearly closed driver mouth has only lip pixels between its inner lips.
+DRIVER_OPEN = (0.04, 0.10)
+GAIN_RANGE = (0.5, 2.0)  # per-channel colour gain from the driver's lips to the target's
 
 
 @dataclass
@@ -63,8 +79,19 @@ class Rendered:
 
 
 class MouthRenderer:
-    def __init__(self, neutral: np.ndarray, painter: Painter | None = None, crop_size: int = 64):
-        """`neutral`: the target's neutral landmarks [478, 2] in its canonical frame."""
+    def __init__(
+        self,
+        neutral: np.ndarray,
+        painter: Painter | None = None,
+        crop_size: int = 64,
+        interior: str = "flow",
+    ):
+        """`neutral`: the target's neutral landmarks [478, 2] in its canonical frame. `interior`:
+        "flow" paints the mouth interior with the flow alone; "driver" puts the driver frame's
+        own interior over it (`render` / `render_many` are then given the driver's frames)."""
+        if interior not in INTERIORS:
+            raise ValueError(f"interior {interior!r}: expected one of {', '.join(INTERIORS)}")
+        self.interior = interior
         self.neutral = neutral
         self.region: Region = mouth_region(neutral)
         self.painter = painter
@@ -94,10 +121,17 @@ class MouthRenderer:
         return crop_matrix(centre, u, CROP_SIDE_IOD * iod * scale, self.crop_size)
 
     def render(
-        self, frame: np.ndarray, landmarks: np.ndarray, to_canonical: np.ndarray, delta: np.ndarray
+        self,
+        frame: np.ndarray,
+        landmarks: np.ndarray,
+        to_canonical: np.ndarray,
+        delta: np.ndarray,
+        driver: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Rendered:
-        """One frame: warp, paint the interior (a batch of one), paste."""
+        """One frame: warp, paint the interior (a batch of one), paste. `driver`: (frame,
+        landmarks [478, 2]) of the driver, for `interior="driver"`."""
         job = self.prepare(frame, landmarks, to_canonical, delta)
+        job.driver = driver
         if self.painter is not None:
             painted = self.painter(
                 job.own[None], job.own_mask[None], job.new[None], job.new_mask[None]
@@ -105,11 +139,16 @@ class MouthRenderer:
             self.finish(job, painted[0])
         return job.rendered
 
-    def render_many(self, items: list[tuple], inplace: bool = False) -> list[Rendered]:
+    def render_many(
+        self, items: list[tuple], inplace: bool = False, drivers: list | None = None
+    ) -> list[Rendered]:
         """Frames [(frame, landmarks, to_canonical, delta), ...]: the flow runs once on them all.
         `inplace` renders into the frames themselves (no whole-frame copy; the caller no longer
-        needs the originals)."""
+        needs the originals). `drivers`: per item the driver's (frame, landmarks), for
+        `interior="driver"`."""
         jobs = [self.prepare(*item, inplace=inplace) for item in items]
+        for job, driver in zip(jobs, drivers or [None] * len(jobs), strict=True):
+            job.driver = driver
         # A closed mouth has no interior to paint: the flow runs only where the mouth is open.
         open_jobs = [j for j in jobs if j.new_mask is not None and j.new_mask.sum() >= MIN_INTERIOR]
         if self.painter is not None and open_jobs:
@@ -139,7 +178,7 @@ class MouthRenderer:
         out = frame if inplace else frame.copy()
         view = out[y0 : y0 + h, x0 : x0 + w]
         np.copyto(view, patch, where=covered[..., None])
-        job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst, src, source)
+        job = _Job(Rendered(out, (y0, x0, y0 + h, x0 + w), covered), dst, src, source, landmarks)
         if self.painter is not None:
             job.crop_m, job.own = crop_m, own
             job.new = warp(out, job.crop_m, size)
@@ -190,6 +229,11 @@ class MouthRenderer:
             # The crop is upsampled `scale` times: restore edge contrast lost to the resampling.
             soft = cv2.GaussianBlur(back, (0, 0), 0.7 * scale).astype(np.float32)
             back = np.clip(back + SHARPEN * (back - soft), 0, 255).astype(np.uint8)
+        if self.interior == "driver" and job.driver is not None:
+            theirs, weight = self.driver_interior(job, box)
+            if theirs is not None:
+                w3 = weight[..., None]
+                back = np.clip(back * (1 - w3) + theirs * w3 + 0.5, 0, 255).astype(np.uint8)
         teeth, weight = self.own_interior(job, box)
         if teeth is not None:
             back = (back * (1 - weight[..., None]) + teeth * weight[..., None]).astype(np.uint8)
@@ -211,6 +255,64 @@ class MouthRenderer:
         job.rendered.mask = mask
         blend = base * (1 - alpha) + back[hole] * alpha + 0.5
         view[hole] = np.clip(blend, 0, 255).astype(np.uint8)
+
+    def driver_interior(
+        self, job: _Job, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """The driver frame's own mouth interior, warped onto the new inner lips: a fan of
+        triangles about the inner-lip polygon's centre, each driver triangle mapped affinely onto
+        the output's (extended 2 px outwards, so the polygon's rim is covered), and its colours
+        scaled per channel by the gain that takes the driver's lips (between its outer and inner
+        lip polygons) to the target's. -> (pixels [h, w, 3] float32, weight [h, w] in 0..1) for
+        the patch's `box`; the weight fades in with the driver's opening (`DRIVER_OPEN`), or
+        (None, _) when the driver's mouth is closed."""
+        import cv2
+
+        d_frame, d_lms = job.driver
+        y0, x0, _, _ = job.rendered.box
+        by0, bx0, by1, bx1 = box
+        h, w = by1 - by0, bx1 - bx0
+        oy, ox = y0 + by0, x0 + bx0
+        lo, hi = DRIVER_OPEN
+        fade = float(np.clip((inner_lip_opening(d_lms) - lo) / (hi - lo), 0.0, 1.0))
+        fade = fade * fade * (3 - 2 * fade)
+        if fade <= 0:
+            return None, np.zeros((h, w), np.float32)
+        src = np.asarray(d_lms, np.float64)[list(INNER_CONTOUR)]
+        dst = job.dst[self.inner] - [ox, oy]
+        src = np.concatenate([src, src.mean(0, keepdims=True)])
+        dst = np.concatenate([dst, dst.mean(0, keepdims=True)])
+        k = len(INNER_CONTOUR)
+        ids = np.full((h, w), -1, np.int32)
+        mats = []
+        for i in range(k):
+            tri = [i, (i + 1) % k, k]
+            m = cv2.getAffineTransform(dst[tri].astype(np.float32), src[tri].astype(np.float32))
+            mats.append(m)
+            out = dst[tri].copy()
+            for j in (0, 1):  # the outer corners, 2 px further from the centre
+                ray = out[j] - out[2]
+                out[j] += 2.0 * ray / max(float(np.linalg.norm(ray)), 1e-6)
+            pts = np.round(out * 16).astype(np.int32)
+            cv2.fillConvexPoly(ids, pts, i, lineType=cv2.LINE_8, shift=4)
+        covered = ids >= 0
+        if not covered.any():
+            return None, np.zeros((h, w), np.float32)
+        table = np.concatenate([np.stack(mats).reshape(k, 6), np.zeros((1, 6))]).astype(np.float32)
+        m = table[ids]  # uncovered pixels (id -1) take the zero row: masked out below
+        xs = np.arange(w, dtype=np.float32)[None]
+        ys = np.arange(h, dtype=np.float32)[:, None]
+        map_x = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
+        map_y = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
+        layer = cv2.remap(
+            d_frame, map_x, map_y, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        ).astype(np.float32)
+        gain = _lips_mean(job.source, job.landmarks, (y0, x0)) / np.maximum(
+            _lips_mean(d_frame, d_lms, (0, 0)), 1.0
+        )
+        layer *= np.clip(gain, *GAIN_RANGE)
+        weight = covered.astype(np.float32) * fade
+        return np.clip(layer, 0, 255), weight
 
     def own_interior(
         self, job: _Job, box: tuple[int, int, int, int] | None = None
@@ -271,11 +373,33 @@ class _Job:
     dst: np.ndarray
     src: np.ndarray
     source: np.ndarray  # the target frame's pixels under the patch, before the warp
+    landmarks: np.ndarray | None = None  # the target frame's landmarks [478, 2]
+    driver: tuple[np.ndarray, np.ndarray] | None = None  # the driver's (frame, landmarks)
     crop_m: np.ndarray | None = None
     own: np.ndarray | None = None
     new: np.ndarray | None = None
     own_mask: np.ndarray | None = None
     new_mask: np.ndarray | None = None
+
+
+def _lips_mean(image: np.ndarray, landmarks: np.ndarray, offset=(0, 0)) -> np.ndarray:
+    """Mean colour [3] of the lips (between the outer and inner lip polygons) of `image`, whose
+    pixel (0, 0) is frame pixel `offset` (y0, x0); the image's mean where no lip pixel is in it."""
+    h, w = image.shape[:2]
+    outer = landmarks[list(OUTER_LIPS)]
+    lo = np.floor(outer.min(0) - [offset[1], offset[0]]).astype(int)
+    hi = np.ceil(outer.max(0) - [offset[1], offset[0]]).astype(int) + 1
+    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+    x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
+    if x1 <= x0 or y1 <= y0:
+        return image.reshape(-1, image.shape[-1]).mean(0)
+    at = (offset[0] + y0, offset[1] + x0)
+    ring = polygon_mask(outer, (y1 - y0, x1 - x0), at) > 0
+    ring &= polygon_mask(landmarks[list(INNER_CONTOUR)], ring.shape, at) == 0
+    pixels = image[y0:y1, x0:x1][ring]
+    if len(pixels) < MIN_INTERIOR:
+        return image.reshape(-1, image.shape[-1]).mean(0)
+    return pixels.astype(np.float64).mean(0)
 
 
 def without_grid(crop: np.ndarray) -> np.ndarray:

@@ -141,13 +141,16 @@ def reenact_mouth(
     progress: Callable[[Iterable, int], Iterable] | None = None,
     chunk: int = 8,
     replace: bool = False,
+    interior: str = "flow",
 ) -> Summary:
     """Write `out` (`streaming.open_sink`: .mp4 with the driver's audio, .gif, one .png, or a
     folder of frames). `face` / `driver_face` pick the face in each input (0: the largest).
     `measure` adds the lip-sync figures (MediaPipe on every output frame) and the realism judges
     that one pair allows (`reenact.judges`: grid, lips, temporal, identity); `sheet_frames` keeps
     that many (driver, target, output) frames at the driver's most open moments for a contact
-    sheet."""
+    sheet. `interior`: "flow" (the flow paints the mouth interior) or "driver" (the driver
+    frame's own interior, warped into the new inner lips and colour-matched, over the flow's;
+    `MouthRenderer`): the driver is then decoded once more, a frame at a time."""
     from factorflow.metrics.lipsync import LipSyncMeter
 
     driver, target, out = Path(driver), Path(target), Path(out)
@@ -163,7 +166,7 @@ def reenact_mouth(
     n = len(schedule)
     d_geo, t_geo = Geometry.of(d_lms), Geometry.of(t_lms)
     motion = driver_motion(d_geo, t_geo)
-    renderer = MouthRenderer(t_geo.neutral, painter, crop_size)
+    renderer = MouthRenderer(t_geo.neutral, painter, crop_size, interior)
     t_found = found(t_lms)
     opening = inner_lip_opening(d_lms)
     keep = _most_open(opening, sheet_frames)
@@ -175,6 +178,7 @@ def reenact_mouth(
     # (no whole-frame copy); a frame the reader hands out more than once (a still, a bounced
     # video) is then copied as it is read, in the reading thread.
     inplace = not need_driver
+    read_driver = need_driver or interior == "driver"
     fresh = not still and bool(np.all((np.diff(schedule) == 1) | (schedule[1:] == 0)))
     timings = {"render": 0.0, "measure": 0.0}
     chunks: Iterable = range(0, n, chunk)
@@ -184,7 +188,7 @@ def reenact_mouth(
     if inplace and not fresh:
         t_source = map(np.copy, t_source)
     t_iter = _Ahead(t_source, busy, "decode")
-    d_frames = _Ahead(streaming.frames(driver, max_frames), busy, "decode") if need_driver else None
+    d_frames = _Ahead(streaming.frames(driver, max_frames), busy, "decode") if read_driver else None
     sink = _Behind(streaming.open_sink(out, fps or streaming.fps_of(driver), driver, replace), busy)
     try:
         for start in chunks:
@@ -204,6 +208,9 @@ def reenact_mouth(
                     for k in live
                 ],
                 inplace=inplace,
+                drivers=[(d_frames_now[k], d_lms[ts[k]]) for k in live]
+                if interior == "driver"
+                else None,
             )
             results = list(frames)
             pasted: list = [None] * len(ts)
