@@ -16,12 +16,16 @@ mouth is, and nothing of the speaker's skin or lips.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from factorflow.face.landmarks import MOUTH_SHAPE_DIM
 from factorflow.factor.config import MIConfig
+
+SHAPE_CACHE = 200_000  # frames whose mouth geometry is kept (66 MB)
 
 __all__ = ["ConditionNet", "LandmarkCondition", "make_condition", "mouth_mask"]
 
@@ -105,7 +109,8 @@ class ConditionNet(nn.Module):
 class LandmarkCondition(nn.Module):
     """Frames -> per-level condition maps c_l [B, channels, S / 2**(l+1), S / 2**(l+1)] from the
     mouth's geometry (module docstring). The face tool runs once per distinct frame: its
-    geometry is kept (a few hundred bytes a frame), so epochs after the first cost nothing."""
+    geometry is kept (328 bytes a frame, at most SHAPE_CACHE frames), so on a corpus that fits,
+    epochs after the first cost nothing."""
 
     def __init__(self, image_size: int, levels: int, channels: int, hidden: int) -> None:
         super().__init__()
@@ -115,7 +120,7 @@ class LandmarkCondition(nn.Module):
             nn.Linear(MOUTH_SHAPE_DIM, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
         )
         self.heads = nn.ModuleList(nn.Linear(hidden, channels) for _ in range(levels))
-        self._shapes: dict[bytes, Tensor] = {}
+        self._shapes: OrderedDict[bytes, Tensor] = OrderedDict()
 
     def shapes(self, x: Tensor) -> Tensor:
         """x [B, 3, S, S] in [-0.5, 0.5] -> mouth geometry [B, MOUTH_SHAPE_DIM]."""
@@ -131,7 +136,10 @@ class LandmarkCondition(nn.Module):
             found = mouth_shape(find_landmarks(frames[todo], static=True))
             for i, row in zip(todo, found, strict=True):
                 self._shapes[keys[i]] = torch.from_numpy(row)
-        return torch.stack([self._shapes[k] for k in keys]).to(x)
+        out = torch.stack([self._shapes[k] for k in keys]).to(x)
+        while len(self._shapes) > SHAPE_CACHE:  # the least recently added go first
+            self._shapes.popitem(last=False)
+        return out
 
     def mouth(self, x: Tensor) -> Tensor:
         """What the condition looks at, for previews: the frame (its geometry is read from it)."""
