@@ -4,15 +4,13 @@ the trained run folder."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from engine_testutils import cli, env
+from engine_testutils import cli, env, train_then_kill
 from safetensors.torch import load_file
 
 from factorflow import checkpoint as ckpt
@@ -56,19 +54,7 @@ def run(corpus: Path, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     ref, killed = root / "ref", root / "killed"
     subprocess.run(cli(*base, "--out", str(ref)), check=True, env=env(), capture_output=True)
-    proc = subprocess.Popen(
-        cli(*base, "--out", str(killed)),
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and ckpt.latest(killed) is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at = ckpt.latest(killed)
-    assert at is not None
+    assert train_then_kill([*base, "--out", str(killed)], killed) is not None
     done = subprocess.run(
         cli(*base, "--out", str(killed), "--resume"), env=env(), capture_output=True, text=True
     )

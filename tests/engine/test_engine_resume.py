@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from engine_testutils import cli, env
+from engine_testutils import cli, env, train_then_kill
 from safetensors.torch import load_file
 
 from factorflow import checkpoint as ckpt
@@ -53,19 +51,7 @@ def test_kill_9_then_resume_matches_uninterrupted(tiny_lrw: Path, tmp_path: Path
     subprocess.run(cli(*base, "--out", str(ref)), check=True, env=env(), capture_output=True)
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(
-        cli(*base, "--out", str(run)),
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and ckpt.latest(run) is None:
-        time.sleep(0.02)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = ckpt.latest(run)
+    killed_at = train_then_kill([*base, "--out", str(run)], run, settle=0.05)
     assert killed_at is not None and ckpt.load(killed_at).step < int(steps)
 
     subprocess.run(
